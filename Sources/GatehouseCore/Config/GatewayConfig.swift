@@ -1,0 +1,258 @@
+/// The decoded and validated configuration file. Plain values, no behaviour: the loader
+/// builds it, `GatewaySnapshot` compiles it for the data path.
+public struct GatewayConfig: Sendable, Equatable {
+    /// Free-form environment name (`prod`, `staging`, ...). Required: it scopes secrets and state.
+    public var environment: String
+    public var listeners: [ListenerConfig]
+    public var admin: AdminConfig
+    /// Upstreams in file order.
+    public var upstreams: [UpstreamConfig]
+    /// Routes in file order.
+    public var routes: [RouteConfig]
+    public var decisionLog: DecisionLogConfig
+    /// The file this was loaded from.
+    public var sourceFile: String
+    /// Hex SHA-256 of the file bytes, used as the policy version in decision records.
+    public var version: String
+
+    public init(
+        environment: String, listeners: [ListenerConfig], admin: AdminConfig,
+        upstreams: [UpstreamConfig], routes: [RouteConfig], decisionLog: DecisionLogConfig,
+        sourceFile: String, version: String
+    ) {
+        self.environment = environment
+        self.listeners = listeners
+        self.admin = admin
+        self.upstreams = upstreams
+        self.routes = routes
+        self.decisionLog = decisionLog
+        self.sourceFile = sourceFile
+        self.version = version
+    }
+}
+
+/// `host:port`; host is an IP literal or a name. IPv6 literals are written `[::1]:8443`.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A secret is never inline in the file: `env:NAME` or `file:/path`.
+public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
+    case environment(String)
+    case file(String)
+
+    public var description: String {
+        switch self {
+        case .environment(let name): return "env:\(name)"
+        case .file(let path): return "file:\(path)"
+        }
+    }
+}
+
+public enum TLSMinimumVersion: String, Sendable, Hashable {
+    case v1_2 = "1.2"
+    case v1_3 = "1.3"
+}
+
+public struct ListenerTLSConfig: Sendable, Equatable {
+    /// Path to the PEM certificate chain (leaf first). Not a secret.
+    public var certificatePath: String
+    /// The PEM private key, by reference.
+    public var privateKey: SecretReference
+    public var minimumVersion: TLSMinimumVersion
+    public init(certificatePath: String, privateKey: SecretReference, minimumVersion: TLSMinimumVersion = .v1_2) {
+        self.certificatePath = certificatePath
+        self.privateKey = privateKey
+        self.minimumVersion = minimumVersion
+    }
+}
+
+/// Size limits enforced while the request is decoded, before any check runs.
+public struct RequestLimits: Sendable, Equatable {
+    public var maxHeaderBytes: Int = 32 * 1024
+    public var maxHeaderCount: Int = 100
+    public var maxURIBytes: Int = 8 * 1024
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+    public init() {}
+}
+
+public struct ListenerTimeouts: Sendable, Equatable {
+    /// Time a client has to finish the TLS handshake.
+    public var handshake: Duration = .seconds(10)
+    /// Time a client has to send a complete request head once it started one.
+    public var headerRead: Duration = .seconds(10)
+    /// Time a keep-alive connection may sit with no request in progress.
+    public var idle: Duration = .seconds(60)
+    /// Time in-flight exchanges get to finish on shutdown.
+    public var drain: Duration = .seconds(15)
+    public init() {}
+}
+
+/// An IPv4 or IPv6 network in CIDR form.
+public struct CIDR: Sendable, Hashable, CustomStringConvertible {
+    /// 4 bytes for IPv4, 16 for IPv6.
+    public var address: [UInt8]
+    public var prefixLength: Int
+    public init(address: [UInt8], prefixLength: Int) {
+        self.address = address
+        self.prefixLength = prefixLength
+    }
+
+    public func contains(_ ip: [UInt8]) -> Bool {
+        guard ip.count == address.count else { return false }
+        var remaining = prefixLength
+        var index = 0
+        while remaining > 0 {
+            let bits = min(8, remaining)
+            let mask: UInt8 = bits == 8 ? 0xFF : ~(0xFF >> UInt8(bits))
+            if ip[index] & mask != address[index] & mask { return false }
+            remaining -= bits
+            index += 1
+        }
+        return true
+    }
+
+    public var description: String {
+        if address.count == 4 {
+            return address.map(String.init).joined(separator: ".") + "/\(prefixLength)"
+        }
+        var groups: [String] = []
+        for i in stride(from: 0, to: 16, by: 2) {
+            groups.append(String(UInt16(address[i]) << 8 | UInt16(address[i + 1]), radix: 16))
+        }
+        return groups.joined(separator: ":") + "/\(prefixLength)"
+    }
+}
+
+public struct ListenerConfig: Sendable, Equatable {
+    public var name: String
+    public var address: HostPort
+    /// nil only when `insecurePlaintext` is true (the loader enforces it).
+    public var tls: ListenerTLSConfig?
+    public var insecurePlaintext: Bool
+    /// Direct clients whose X-Forwarded-For / X-Request-Id / traceparent are trusted.
+    public var trustedProxies: [CIDR]
+    public var limits: RequestLimits
+    public var timeouts: ListenerTimeouts
+    public var maxConnections: Int
+    /// Collapse `//` into `/` during normalisation.
+    public var mergeSlashes: Bool
+    /// Put the reason code in error responses (for staging; off by default).
+    public var exposeReason: Bool
+    public var location: SourceLocation
+
+    public init(
+        name: String, address: HostPort, tls: ListenerTLSConfig?, insecurePlaintext: Bool = false,
+        trustedProxies: [CIDR] = [], limits: RequestLimits = .init(), timeouts: ListenerTimeouts = .init(),
+        maxConnections: Int = 10_000, mergeSlashes: Bool = false, exposeReason: Bool = false,
+        location: SourceLocation
+    ) {
+        self.name = name
+        self.address = address
+        self.tls = tls
+        self.insecurePlaintext = insecurePlaintext
+        self.trustedProxies = trustedProxies
+        self.limits = limits
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
+        self.mergeSlashes = mergeSlashes
+        self.exposeReason = exposeReason
+        self.location = location
+    }
+}
+
+public struct AdminConfig: Sendable, Equatable {
+    /// Loopback by default; `nil` disables the admin listener.
+    public var address: HostPort?
+    public init(address: HostPort? = HostPort(host: "127.0.0.1", port: 9901)) {
+        self.address = address
+    }
+}
+
+public struct UpstreamPoolConfig: Sendable, Equatable {
+    /// Idle keep-alive connections kept per event loop.
+    public var maxIdlePerLoop: Int = 64
+    /// Open connections (idle + busy) per event loop; requests beyond wait in a bounded queue.
+    public var maxConnectionsPerLoop: Int = 1024
+    /// Requests that may wait for a connection per event loop before 503.
+    public var maxPendingPerLoop: Int = 1024
+    /// An idle pooled connection is closed after this long.
+    public var idleTimeout: Duration = .seconds(60)
+    public init() {}
+}
+
+public struct EjectionConfig: Sendable, Equatable {
+    /// Consecutive connect failures that eject an endpoint.
+    public var consecutiveFailures: Int = 5
+    /// How long an ejected endpoint is skipped.
+    public var duration: Duration = .seconds(30)
+    public init() {}
+}
+
+public struct UpstreamConfig: Sendable, Equatable {
+    public var name: String
+    public var endpoints: [HostPort]
+    public var connectTimeout: Duration = .seconds(2)
+    /// Longest the upstream may stay silent while a response is due (head or next body bytes).
+    public var responseTimeout: Duration = .seconds(30)
+    public var pool: UpstreamPoolConfig = .init()
+    public var ejection: EjectionConfig = .init()
+    public var location: SourceLocation
+
+    public init(name: String, endpoints: [HostPort], location: SourceLocation) {
+        self.name = name
+        self.endpoints = endpoints
+        self.location = location
+    }
+}
+
+public enum PathMatch: Sendable, Hashable {
+    /// Matches at segment boundaries: `/billing` matches `/billing` and `/billing/x`, not `/billingx`.
+    case prefix(String)
+    case exact(String)
+}
+
+public struct RouteMatch: Sendable, Equatable {
+    /// Lowercased host without port; nil matches any host.
+    public var host: String?
+    public var path: PathMatch
+    /// Uppercased methods; nil matches any method. Never empty (the loader rejects `[]`).
+    public var methods: Set<String>?
+    public init(host: String? = nil, path: PathMatch, methods: Set<String>? = nil) {
+        self.host = host
+        self.path = path
+        self.methods = methods
+    }
+}
+
+public struct RouteConfig: Sendable, Equatable {
+    public var name: String
+    public var match: RouteMatch
+    /// Name of an entry in `upstreams`.
+    public var upstream: String
+    /// Overrides the listener's body limit for this route.
+    public var maxBodyBytes: Int?
+    public var location: SourceLocation
+
+    public init(name: String, match: RouteMatch, upstream: String, maxBodyBytes: Int? = nil, location: SourceLocation) {
+        self.name = name
+        self.match = match
+        self.upstream = upstream
+        self.maxBodyBytes = maxBodyBytes
+        self.location = location
+    }
+}
+
+public struct DecisionLogConfig: Sendable, Equatable {
+    /// `-` for stdout, else a file path (appended to, reopened on SIGHUP).
+    public var path: String = "-"
+    /// Records that may wait for the writer; beyond it records are counted as dropped and reported on stderr.
+    public var queueCapacity: Int = 65_536
+    public init(path: String = "-") { self.path = path }
+}

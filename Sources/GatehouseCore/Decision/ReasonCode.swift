@@ -1,0 +1,65 @@
+/// Why the gateway decided what it did. A closed set: every deny path names exactly one
+/// of these, and `httpStatus` is the one place that maps a reason to a status.
+public enum ReasonCode: String, Sendable, CaseIterable, Codable {
+    case allowed = "allowed"
+
+    case routeNotFound = "route.not_found"
+
+    case requestMalformed = "request.malformed"
+    case requestInvalidPath = "request.invalid_path"
+    case requestAmbiguousFraming = "request.ambiguous_framing"
+    case requestTooLarge = "request.too_large"
+    case requestURITooLong = "request.uri_too_long"
+    case requestHeadersTooLarge = "request.headers_too_large"
+    case requestTimeout = "request.timeout"
+    case requestExpectationFailed = "request.expectation_failed"
+    case requestUnsupportedMethod = "request.unsupported_method"
+
+    case tlsHandshakeFailed = "tls.handshake_failed"
+    case tlsHandshakeTimeout = "tls.handshake_timeout"
+
+    case upstreamUnavailable = "upstream.unavailable"
+    case upstreamTimeout = "upstream.timeout"
+    case upstreamProtocolError = "upstream.protocol_error"
+
+    case gatewayShuttingDown = "gateway.shutting_down"
+
+    /// The HTTP status a client receives for this reason. TLS reasons have no HTTP
+    /// exchange; their records carry status 0.
+    public var httpStatus: Int {
+        switch self {
+        case .allowed: return 200
+        case .routeNotFound: return 404
+        case .requestMalformed, .requestInvalidPath, .requestAmbiguousFraming: return 400
+        case .requestTooLarge: return 413
+        case .requestURITooLong: return 414
+        case .requestHeadersTooLarge: return 431
+        case .requestTimeout: return 408
+        case .requestExpectationFailed: return 417
+        case .requestUnsupportedMethod: return 405
+        case .tlsHandshakeFailed, .tlsHandshakeTimeout: return 0
+        case .upstreamUnavailable, .upstreamProtocolError: return 502
+        case .upstreamTimeout: return 504
+        case .gatewayShuttingDown: return 503
+        }
+    }
+
+    /// The short, generic text a client sees. Never says more than the status does.
+    public var publicMessage: String {
+        switch self.httpStatus {
+        case 200: return "ok"
+        case 400: return "bad request"
+        case 404: return "not found"
+        case 405: return "method not allowed"
+        case 408: return "request timeout"
+        case 413: return "payload too large"
+        case 414: return "uri too long"
+        case 417: return "expectation failed"
+        case 431: return "request header fields too large"
+        case 502: return "bad gateway"
+        case 503: return "service unavailable"
+        case 504: return "gateway timeout"
+        default: return "error"
+        }
+    }
+}
