@@ -21,6 +21,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case upstreamUnavailable = "upstream.unavailable"
     case upstreamTimeout = "upstream.timeout"
     case upstreamProtocolError = "upstream.protocol_error"
+    case upstreamPoolExhausted = "upstream.pool_exhausted"
 
     case gatewayShuttingDown = "gateway.shutting_down"
 
@@ -40,7 +41,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .tlsHandshakeFailed, .tlsHandshakeTimeout: return 0
         case .upstreamUnavailable, .upstreamProtocolError: return 502
         case .upstreamTimeout: return 504
-        case .gatewayShuttingDown: return 503
+        case .gatewayShuttingDown, .upstreamPoolExhausted: return 503
         }
     }
 

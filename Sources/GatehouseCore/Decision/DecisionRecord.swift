@@ -1,0 +1,110 @@
+/// The one structured record written for every request the gateway answers and every TLS
+/// handshake it refuses. Holds identifiers and outcomes only: never a secret, a whole
+/// token, a signature or a body.
+public struct DecisionRecord: Sendable, Equatable {
+    public enum Decision: String, Sendable {
+        case allow
+        case deny
+    }
+
+    public struct Peer: Sendable, Equatable {
+        public var spiffeID: String?
+        public var certificateSHA256: String?
+        public init(spiffeID: String?, certificateSHA256: String?) {
+            self.spiffeID = spiffeID
+            self.certificateSHA256 = certificateSHA256
+        }
+    }
+
+    public struct Upstream: Sendable, Equatable {
+        public var name: String
+        public var endpoint: String?
+        /// 0 when the upstream never answered.
+        public var status: Int
+        public init(name: String, endpoint: String?, status: Int) {
+            self.name = name
+            self.endpoint = endpoint
+            self.status = status
+        }
+    }
+
+    /// Wall-clock time the exchange started, in milliseconds since the Unix epoch.
+    public var timestampMillis: Int64
+    public var requestID: String
+    public var listener: String
+    public var route: String?
+    public var method: String?
+    /// The normalised path (or, when it could not be normalised, nil: raw paths are untrusted input).
+    public var path: String?
+    public var clientIP: String
+    public var peer: Peer?
+    public var decision: Decision
+    public var reason: ReasonCode
+    /// The status sent to the client; 0 when no HTTP response was possible (TLS refusal),
+    /// 499 when the client went away first.
+    public var status: Int
+    public var upstream: Upstream?
+    public var durationMillis: Double
+    public var policyVersion: String
+    public var cohort: String
+
+    public init(
+        timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
+        method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil,
+        decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
+        durationMillis: Double, policyVersion: String, cohort: String = "stable"
+    ) {
+        self.timestampMillis = timestampMillis
+        self.requestID = requestID
+        self.listener = listener
+        self.route = route
+        self.method = method
+        self.path = path
+        self.clientIP = clientIP
+        self.peer = peer
+        self.decision = decision
+        self.reason = reason
+        self.status = status
+        self.upstream = upstream
+        self.durationMillis = durationMillis
+        self.policyVersion = policyVersion
+        self.cohort = cohort
+    }
+}
+
+extension DecisionRecord {
+    /// One JSON object, no trailing newline. Hand-written: it runs once per request and
+    /// Foundation's encoder would dominate the writer's cost.
+    public func jsonLine() -> String {
+        var json = JSONObjectWriter()
+        json.field("ts", RFC3339.format(millisecondsSinceEpoch: timestampMillis))
+        json.field("request_id", requestID)
+        json.field("listener", listener)
+        json.field("route", route)
+        json.field("method", method)
+        json.field("path", path)
+        json.field("client_ip", clientIP)
+        if let peer {
+            json.object("peer") { inner in
+                inner.field("spiffe_id", peer.spiffeID)
+                inner.field("cert_sha256", peer.certificateSHA256)
+            }
+        }
+        json.field("decision", decision.rawValue)
+        json.field("reason", reason.rawValue)
+        json.field("status", status)
+        if let upstream {
+            json.object("upstream") { inner in
+                inner.field("name", upstream.name)
+                inner.field("endpoint", upstream.endpoint)
+                inner.field("status", upstream.status)
+            }
+        }
+        json.field("duration_ms", (durationMillis * 1000).rounded() / 1000)
+        json.object("policy") { inner in
+            inner.field("version", policyVersion)
+            inner.field("cohort", cohort)
+        }
+        return json.finish()
+    }
+}

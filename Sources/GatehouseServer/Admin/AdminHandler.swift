@@ -1,0 +1,56 @@
+import Atomics
+import NIOCore
+import NIOHTTP1
+
+/// The admin listener: liveness and readiness. Answers only from a fixed set of routes and
+/// never echoes configuration or secrets.
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let isReady: @Sendable () -> Bool
+    private var pending: HTTPRequestHead?
+
+    init(isReady: @escaping @Sendable () -> Bool) {
+        self.isReady = isReady
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): pending = head
+        case .body: break
+        case .end:
+            guard let head = pending else { return }
+            pending = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let (status, body): (HTTPResponseStatus, String)
+        switch (head.method, path) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            (status, body) = (.ok, #"{"status":"ok"}"#)
+        case (.GET, "/readyz"), (.HEAD, "/readyz"):
+            (status, body) = isReady() ? (.ok, #"{"status":"ready"}"#) : (.serviceUnavailable, #"{"status":"not ready"}"#)
+        default:
+            (status, body) = (.notFound, #"{"error":"not found"}"#)
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "cache-control", value: "no-store")
+        if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let keepAlive = head.isKeepAlive
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { loopBound.value.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AdminHandler: Sendable {}

@@ -1,0 +1,53 @@
+import GatehouseCore
+import NIOConcurrencyHelpers
+
+/// A route compiled for the data path.
+struct CompiledRoute: Sendable {
+    let name: String
+    let cluster: UpstreamCluster
+    let maxBodyBytes: Int?
+}
+
+/// The immutable, compiled form of one configuration. Built once, off the event loop; a
+/// request keeps the snapshot it started with.
+final class GatewaySnapshot: Sendable {
+    let config: GatewayConfig
+    let router: Router<CompiledRoute>
+    let clusters: [String: UpstreamCluster]
+
+    init(config: GatewayConfig) throws {
+        self.config = config
+        var clusters: [String: UpstreamCluster] = [:]
+        for upstream in config.upstreams {
+            clusters[upstream.name] = try UpstreamCluster(config: upstream)
+        }
+        self.clusters = clusters
+        self.router = Router(
+            entries: config.routes.map { route in
+                (
+                    host: route.match.host, path: route.match.path, methods: route.match.methods,
+                    payload: CompiledRoute(
+                        name: route.name, cluster: clusters[route.upstream]!, maxBodyBytes: route.maxBodyBytes
+                    )
+                )
+            }
+        )
+    }
+
+    var version: String { String(config.version.prefix(12)) }
+}
+
+/// Holds the running snapshot; swapped atomically on reload.
+final class SnapshotStore: Sendable {
+    private let current: NIOLockedValueBox<GatewaySnapshot>
+
+    init(_ snapshot: GatewaySnapshot) {
+        self.current = NIOLockedValueBox(snapshot)
+    }
+
+    var snapshot: GatewaySnapshot { current.withLockedValue { $0 } }
+
+    func replace(with snapshot: GatewaySnapshot) {
+        current.withLockedValue { $0 = snapshot }
+    }
+}

@@ -1,0 +1,46 @@
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+/// One request/response exchange on a client connection: what the decision record needs,
+/// gathered as the exchange progresses.
+struct Exchange {
+    let startedAt: NIODeadline
+    let startedWallMillis: Int64
+    var requestID: String
+    var head: HTTPRequestHead?
+    var path: String?
+    var route: CompiledRoute?
+    var framing: RequestValidator.BodyFraming = .none
+    var bodyLimit: Int = 0
+    var bodyBytes: Int = 0
+    /// The client sent `.end`.
+    var requestComplete = false
+    /// `.end` was written to the upstream.
+    var requestForwarded = false
+    var upstreamRequest: HTTPRequestHead?
+    var upstreamEndpoint: String?
+    var upstreamStatus = 0
+    var upstreamKeepAlive = true
+    var responseHeadSent = false
+    var responseStatus = 0
+    var attempts = 0
+    /// Close the client connection once the response is written.
+    var closeAfterResponse = false
+
+    init(startedAt: NIODeadline = .now(), wallMillis: Int64) {
+        self.startedAt = startedAt
+        self.startedWallMillis = wallMillis
+        self.requestID = RequestIdentifiers.newRequestID()
+    }
+
+    var method: HTTPMethod { head?.method ?? .GET }
+
+    /// Idempotent per RFC 9110 §9.2.2: safe to send twice.
+    var isIdempotent: Bool {
+        switch head?.method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+        default: return false
+        }
+    }
+}

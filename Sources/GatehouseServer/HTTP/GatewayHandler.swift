@@ -1,0 +1,574 @@
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The per-connection heart of the data path: validate → normalise → route → decide →
+/// forward → respond, writing one decision record per request.
+///
+/// It sits after NIO's `HTTPServerPipelineHandler`, so it sees one request at a time even
+/// when the client pipelines. Upstream connections run on this connection's event loop, so
+/// both sides are driven from here without locks. Backpressure runs both ways: when the
+/// side being written to stops being writable, reads on the other side are withheld.
+final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    struct Dependencies: Sendable {
+        let snapshots: SnapshotStore
+        let listener: ListenerRuntime
+        let decisionLog: DecisionLog
+        let pools: UpstreamPools
+    }
+
+    private enum State {
+        /// Waiting for the next request head.
+        case idle
+        /// A deny response is written; the rest of the request body is discarded.
+        case rejecting
+        /// Waiting for an upstream connection; client reads are withheld.
+        case connecting
+        /// Request and response streaming between the client and `upstream`.
+        case proxying
+        /// The connection is going away; nothing more is done.
+        case closed
+    }
+
+    /// Request bytes discarded after a deny before the connection is closed instead.
+    private static let maxDiscardBytes = 1 << 20
+
+    private let dependencies: Dependencies
+    private let client: ClientAddress
+    private let clientIsTrustedProxy: Bool
+    private let timeouts: ConnectionTimeoutHandler?
+    private var state = State.idle
+    private var exchange: Exchange?
+    private var snapshot: GatewaySnapshot?
+    private var pool: UpstreamPool?
+    private var upstream: UpstreamConnection?
+    private var bufferedBody: [ByteBuffer] = []
+    private var discardedBytes = 0
+    private var responseTimer: Scheduled<Void>?
+    private var clientReadsPaused = false
+    private var clientReadPending = false
+    private var upstreamNeedsFlush = false
+    private var context: ChannelHandlerContext?
+
+    init(dependencies: Dependencies, client: ClientAddress, timeouts: ConnectionTimeoutHandler?) {
+        self.dependencies = dependencies
+        self.client = client
+        self.clientIsTrustedProxy = dependencies.listener.isTrustedProxy(client)
+        self.timeouts = timeouts
+    }
+
+    private var listener: ListenerRuntime { dependencies.listener }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): receivedHead(head, context: context)
+        case .body(let body): receivedBody(body, context: context)
+        case .end: receivedEnd(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if upstreamNeedsFlush, let upstream {
+            upstreamNeedsFlush = false
+            upstream.channel.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if clientReadsPaused {
+            clientReadPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstream?.handler.resumeReads() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let parserError = error as? HTTPParserError else {
+            // Transport errors (reset, TLS alert): the connection is gone.
+            context.close(promise: nil)
+            return
+        }
+        let reason = Self.reason(for: parserError)
+        switch state {
+        case .idle, .rejecting:
+            if exchange == nil { exchange = Exchange(wallMillis: WallClock.nowMillis()) }
+            respondWithError(reason, close: true, context: context)
+        case .connecting, .proxying:
+            abortUpstream()
+            if exchange?.responseHeadSent == false {
+                respondWithError(reason, close: true, context: context)
+            } else {
+                finish(decision: .allow, reason: reason, status: exchange?.responseStatus ?? 0)
+                closeClient(context: context)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if state == .connecting || state == .proxying {
+            // The client went away mid-exchange: stop the upstream side too.
+            abortUpstream()
+            finish(decision: .allow, reason: .allowed, status: 499)
+        }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    // MARK: Request
+
+    private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        timeouts?.requestStarted()
+        var exchange = Exchange(wallMillis: WallClock.nowMillis())
+        exchange.head = head
+        let snapshot = dependencies.snapshots.snapshot
+        self.snapshot = snapshot
+        self.exchange = exchange
+
+        let validated: RequestValidator.Validated
+        switch RequestValidator(limits: listener.config.limits).validate(head) {
+        case .success(let result): validated = result
+        case .failure(let rejection):
+            respondWithError(rejection.reason, close: rejection.closeConnection, context: context)
+            return
+        }
+        self.exchange?.framing = validated.framing
+
+        let target: NormalizedTarget
+        switch listener.normalizer.normalize(head.uri) {
+        case .success(let normalized): target = normalized
+        case .failure:
+            respondWithError(.requestInvalidPath, close: Self.mustCloseAfterDeny(validated), context: context)
+            return
+        }
+        self.exchange?.path = target.path
+
+        let host = validated.host.map(Router<CompiledRoute>.canonicalHost)
+        guard let route = snapshot.router.match(host: host, path: target.path, method: head.method.rawValue) else {
+            respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
+            return
+        }
+        self.exchange?.route = route
+        let bodyLimit = route.maxBodyBytes ?? listener.config.limits.maxBodyBytes
+        self.exchange?.bodyLimit = bodyLimit
+        if case .contentLength(let length) = validated.framing, length > bodyLimit {
+            respondWithError(.requestTooLarge, close: true, context: context)
+            return
+        }
+
+        // Checks from later issues (peers, tokens, webhooks, rate limits) plug in here.
+
+        let forwarded = HeaderRewriter.upstreamRequestHeaders(
+            from: head.headers,
+            context: .init(
+                clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
+                host: validated.host, framing: validated.framing
+            )
+        )
+        self.exchange?.requestID = forwarded.requestID
+        var uri = target.path
+        if let query = target.query { uri += "?" + query }
+        self.exchange?.upstreamRequest = HTTPRequestHead(
+            version: .http1_1, method: head.method, uri: uri, headers: forwarded.headers
+        )
+        if !head.isKeepAlive { self.exchange?.closeAfterResponse = true }
+        if validated.expectsContinue {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))))
+                .whenFailure { _ in }
+        }
+        pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
+        acquireUpstream(excluding: nil, context: context)
+    }
+
+    private func receivedBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        switch state {
+        case .rejecting:
+            discardedBytes += body.readableBytes
+            if discardedBytes > Self.maxDiscardBytes { closeClient(context: context) }
+        case .connecting, .proxying:
+            guard var exchange else { return }
+            exchange.bodyBytes += body.readableBytes
+            self.exchange = exchange
+            if exchange.bodyBytes > exchange.bodyLimit {
+                abortUpstream()
+                if exchange.responseHeadSent {
+                    finish(decision: .deny, reason: .requestTooLarge, status: exchange.responseStatus)
+                    closeClient(context: context)
+                } else {
+                    respondWithError(.requestTooLarge, close: true, context: context)
+                }
+                return
+            }
+            if state == .connecting {
+                bufferedBody.append(body)
+            } else if let upstream {
+                upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+                upstreamNeedsFlush = true
+                if !upstream.channel.isWritable { pauseClientReads() }
+            }
+        case .idle, .closed:
+            break
+        }
+    }
+
+    private func receivedEnd(context: ChannelHandlerContext) {
+        switch state {
+        case .rejecting:
+            exchange = nil
+            becomeIdle()
+        case .connecting:
+            exchange?.requestComplete = true
+        case .proxying:
+            exchange?.requestComplete = true
+            exchange?.requestForwarded = true
+            upstream?.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            upstreamNeedsFlush = true
+        case .idle, .closed:
+            break
+        }
+    }
+
+    // MARK: Upstream connection
+
+    private func acquireUpstream(excluding: Int?, context: ChannelHandlerContext) {
+        guard let pool else { return }
+        exchange?.attempts += 1
+        state = .connecting
+        switch pool.acquire(excluding: excluding) {
+        case .ready(let connection):
+            attach(connection, context: context)
+        case .pending(let future):
+            pauseClientReads()
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            future.whenComplete { result in
+                let (handler, context) = loopBound.value
+                handler.connectCompleted(result, excluding: excluding, context: context)
+            }
+        }
+    }
+
+    private func connectCompleted(
+        _ result: Result<UpstreamConnection, Error>, excluding: Int?, context: ChannelHandlerContext
+    ) {
+        guard state == .connecting, let exchange else {
+            // The client left while we were connecting: the connection goes back to the pool.
+            if case .success(let connection) = result { pool?.release(connection, reusable: true) }
+            return
+        }
+        switch result {
+        case .success(let connection):
+            resumeClientReads()
+            attach(connection, context: context)
+        case .failure(let error):
+            let connectError = error as? UpstreamPool.ConnectError
+            let failure = connectError?.failure ?? (error as? UpstreamFailure) ?? .connectFailed
+            if let connectError, exchange.attempts < 2, exchange.isIdempotent,
+                pool?.cluster.selector.endpoints.count ?? 0 > 1
+            {
+                // One retry, on another endpoint, for a connect failure of an idempotent request:
+                // nothing was sent yet, so the upstream cannot have acted on it.
+                acquireUpstream(excluding: connectError.endpoint, context: context)
+                return
+            }
+            resumeClientReads()
+            respondWithError(failure == .poolExhausted ? .upstreamPoolExhausted : .upstreamUnavailable,
+                close: !(exchange.requestComplete || exchange.framing == .none), context: context)
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection, context: ChannelHandlerContext) {
+        guard let request = exchange?.upstreamRequest else { return }
+        upstream = connection
+        connection.handler.receiver = self
+        exchange?.upstreamEndpoint = pool?.cluster.selector.endpoints[connection.endpointIndex].label
+        state = .proxying
+        connection.channel.write(HTTPClientRequestPart.head(request), promise: nil)
+        for body in bufferedBody {
+            connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+        }
+        bufferedBody.removeAll()
+        if exchange?.requestComplete == true {
+            exchange?.requestForwarded = true
+            connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        connection.channel.flush()
+        armResponseTimer()
+        if !connection.channel.isWritable { pauseClientReads() }
+    }
+
+    private func armResponseTimer() {
+        guard let context, let cluster = pool?.cluster else { return }
+        responseTimer?.cancel()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        responseTimer = context.eventLoop.scheduleTask(in: .init(cluster.config.responseTimeout)) {
+            loopBound.value.responseTimedOut()
+        }
+    }
+
+    private func responseTimedOut() {
+        responseTimer = nil
+        guard state == .proxying, let upstream else { return }
+        upstream.handler.receiver = nil
+        upstreamFailed(.responseTimeout)
+    }
+
+    /// Detaches from the upstream connection without reusing it.
+    private func abortUpstream() {
+        responseTimer?.cancel()
+        responseTimer = nil
+        bufferedBody.removeAll()
+        if let upstream {
+            self.upstream = nil
+            pool?.release(upstream, reusable: false)
+        }
+    }
+
+    // MARK: UpstreamResponseReceiver
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard let context, state == .proxying, var exchange, let request = exchange.head else { return }
+        armResponseTimer()
+        exchange.upstreamStatus = Int(head.status.code)
+        exchange.upstreamKeepAlive = head.isKeepAlive
+        var (headers, framing) = HeaderRewriter.clientResponseHeaders(
+            from: head, requestMethod: request.method, clientVersion: request.version, requestID: exchange.requestID
+        )
+        // Answered before the whole request arrived: the rest of the request cannot be
+        // relayed any more, so the connection closes after this response.
+        if !exchange.requestComplete || framing == .closeDelimited { exchange.closeAfterResponse = true }
+        if exchange.closeAfterResponse {
+            headers.replaceOrAdd(name: "connection", value: "close")
+        } else if request.version.minor == 0 {
+            headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        exchange.responseHeadSent = true
+        exchange.responseStatus = Int(head.status.code)
+        self.exchange = exchange
+        let response = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard let context, state == .proxying else { return }
+        armResponseTimer()
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !context.channel.isWritable { upstream?.handler.pauseReads() }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamResponseEnd() {
+        guard let context, state == .proxying, let exchange, let upstream else { return }
+        responseTimer?.cancel()
+        responseTimer = nil
+        self.upstream = nil
+        pool?.release(upstream, reusable: exchange.requestForwarded && exchange.upstreamKeepAlive)
+        finish(decision: .allow, reason: .allowed, status: exchange.responseStatus)
+        // Settle all state before writing `.end`: writing it lets the pipeline handler deliver
+        // the next pipelined request to this handler synchronously.
+        if exchange.closeAfterResponse {
+            state = .closed
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+        } else {
+            becomeIdle()
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard let context, state == .proxying, let exchange, let connection = upstream else { return }
+        abortUpstream()
+        // A pooled connection the upstream closed while idle: safe to retry once on a fresh
+        // connection when nothing of the response arrived and the request carried no body.
+        if failure == .closedEarly, exchange.upstreamStatus == 0, connection.requestsServed > 0,
+            exchange.isIdempotent, exchange.framing == .none, exchange.attempts < 2
+        {
+            acquireUpstream(excluding: nil, context: context)
+            return
+        }
+        let reason: ReasonCode
+        switch failure {
+        case .responseTimeout: reason = .upstreamTimeout
+        case .protocolError: reason = .upstreamProtocolError
+        default: reason = .upstreamUnavailable
+        }
+        if exchange.responseHeadSent {
+            // Part of the response is already out: all that is left is to cut the connection,
+            // so the client sees a truncated response rather than a wrong one.
+            finish(decision: .allow, reason: reason, status: exchange.responseStatus)
+            closeClient(context: context)
+        } else {
+            respondWithError(reason, close: !exchange.requestComplete, context: context)
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable { resumeClientReads() }
+    }
+
+    // MARK: Responding
+
+    /// Answers with a short generic error, records the decision, and either discards the
+    /// rest of the request (keep-alive) or closes once the response is written.
+    private func respondWithError(_ reason: ReasonCode, close: Bool, context: ChannelHandlerContext) {
+        var exchange = self.exchange ?? Exchange(wallMillis: WallClock.nowMillis())
+        let version = exchange.head?.version ?? .http1_1
+        let closing = close || exchange.closeAfterResponse || exchange.head?.isKeepAlive == false
+        var body = #"{"error":""# + reason.publicMessage + #"","request_id":""# + exchange.requestID + "\""
+        if listener.config.exposeReason { body += #","reason":""# + reason.rawValue + "\"" }
+        body += "}"
+        // NIO never sends a body on a CONNECT response, so announce none.
+        if exchange.head?.method == .CONNECT { body = "" }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "x-request-id", value: exchange.requestID)
+        headers.add(name: "connection", value: closing ? "close" : "keep-alive")
+        let status = HTTPResponseStatus(statusCode: reason.httpStatus)
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        exchange.responseHeadSent = true
+        exchange.responseStatus = reason.httpStatus
+        self.exchange = exchange
+        let decision: DecisionRecord.Decision = reason.isUpstreamFailure ? .allow : .deny
+        finish(decision: decision, reason: reason, status: reason.httpStatus)
+        if closing {
+            state = .closed
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                loopBound.value.close(promise: nil)
+            }
+        } else {
+            // As above: state first, then `.end`, which may deliver the next request at once.
+            if exchange.requestComplete || exchange.head == nil {
+                becomeIdle()
+            } else {
+                state = .rejecting
+                discardedBytes = 0
+                resumeClientReads()
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    private func closeClient(context: ChannelHandlerContext) {
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    private func becomeIdle() {
+        exchange = nil
+        snapshot = nil
+        state = .idle
+        resumeClientReads()
+        timeouts?.requestFinished()
+    }
+
+    /// Writes the one decision record for the current exchange.
+    private func finish(decision: DecisionRecord.Decision, reason: ReasonCode, status: Int) {
+        guard let exchange else { return }
+        let elapsed = NIODeadline.now() - exchange.startedAt
+        let record = DecisionRecord(
+            timestampMillis: exchange.startedWallMillis,
+            requestID: exchange.requestID,
+            listener: listener.name,
+            route: exchange.route?.name,
+            method: exchange.head?.method.rawValue,
+            path: exchange.path,
+            clientIP: client.text,
+            decision: decision,
+            reason: reason,
+            status: status,
+            upstream: exchange.route.map { route in
+                .init(name: route.cluster.name, endpoint: exchange.upstreamEndpoint, status: exchange.upstreamStatus)
+            },
+            durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
+            policyVersion: (snapshot ?? dependencies.snapshots.snapshot).version
+        )
+        dependencies.decisionLog.record(record)
+        self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
+        self.exchange = nil
+    }
+
+    private func pauseClientReads() {
+        clientReadsPaused = true
+    }
+
+    private func resumeClientReads() {
+        guard clientReadsPaused else { return }
+        clientReadsPaused = false
+        if clientReadPending, let context {
+            clientReadPending = false
+            context.read()
+        }
+    }
+
+    /// After a deny the rest of the request must be read or the connection closed. A small
+    /// declared body is read and discarded so the client keeps its connection; a large one,
+    /// or one the client holds back waiting for `100 Continue`, is not worth waiting for.
+    static func mustCloseAfterDeny(_ request: RequestValidator.Validated) -> Bool {
+        if request.expectsContinue { return true }
+        if case .contentLength(let length) = request.framing { return length > maxDiscardBytes }
+        return false
+    }
+
+    static func reason(for error: HTTPParserError) -> ReasonCode {
+        switch error {
+        case .headerOverflow: return .requestHeadersTooLarge
+        case .unexpectedContentLength, .invalidContentLength, .invalidChunkSize:
+            return .requestAmbiguousFraming
+        default: return .requestMalformed
+        }
+    }
+}
+
+@available(*, unavailable)
+extension GatewayHandler: Sendable {}
+
+extension ReasonCode {
+    /// Failures of the hop to the upstream, after the policy allowed the request.
+    var isUpstreamFailure: Bool {
+        switch self {
+        case .upstreamUnavailable, .upstreamTimeout, .upstreamProtocolError, .upstreamPoolExhausted: return true
+        default: return false
+        }
+    }
+}
+
+enum WallClock {
+    static func nowMillis() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}

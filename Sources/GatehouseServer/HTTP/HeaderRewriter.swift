@@ -1,0 +1,155 @@
+import GatehouseCore
+import NIOHTTP1
+
+/// Builds the headers the upstream sees and the headers the client gets back.
+///
+/// Order matters and is the point of this type: first every hop-by-hop header and every
+/// client-sent copy of a header the gateway owns is removed, then the gateway adds its own.
+/// A client can therefore never smuggle a forwarding or identity header past the gateway.
+enum HeaderRewriter {
+    /// What the gateway knows about the direct client and the request.
+    struct Context {
+        var clientIP: String
+        var clientIsTrustedProxy: Bool
+        var scheme: String
+        var host: String?
+        /// The request's framing after validation; the upstream gets exactly this framing.
+        var framing: RequestValidator.BodyFraming
+    }
+
+    /// What the rewrite decided, for the decision record and the response.
+    struct Forwarded {
+        var headers: HTTPHeaders
+        var requestID: String
+    }
+
+    /// Headers defined as hop-by-hop (RFC 9110 §7.6.1) plus the legacy ones proxies strip.
+    private static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-connection", "proxy-authenticate", "proxy-authorization", "http2-settings",
+    ]
+
+    /// Headers that only the gateway may set toward the upstream. `x-forwarded-*`,
+    /// `forwarded`, `x-real-ip`, `x-request-id` and `traceparent`/`tracestate` are kept from
+    /// a trusted proxy where noted below; identity headers never.
+    private static let gatewayOwned: Set<String> = [
+        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded",
+        "x-real-ip", "x-request-id", "traceparent", "tracestate", "x-forwarded-client-cert",
+    ]
+
+    /// Names a `Connection` header may never remove: removing them would change framing or routing.
+    private static let connectionProtected: Set<String> = ["host", "content-length"]
+
+    static func isHopByHop(_ lowercasedName: String) -> Bool {
+        hopByHop.contains(lowercasedName) || lowercasedName.hasPrefix("proxy-")
+    }
+
+    /// Tokens named by `Connection` headers, lowercased.
+    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        var tokens = Set<String>()
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                let name = String(token).trimmingASCIIWhitespace().lowercased()
+                if !name.isEmpty && !connectionProtected.contains(name) { tokens.insert(name) }
+            }
+        }
+        return tokens
+    }
+
+    static func upstreamRequestHeaders(from incoming: HTTPHeaders, context: Context) -> Forwarded {
+        let listed = connectionTokens(incoming)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(incoming.count + 6)
+        var priorForwardedFor: [String] = []
+        var trustedRequestID: String?
+        var traceparent: String?
+        var tracestate: [String] = []
+        var trustedProto: String?
+        var trustedHost: String?
+        var trustedForwarded: [String] = []
+        var trustedRealIP: String?
+
+        for (name, value) in incoming {
+            let lower = name.lowercased()
+            if isHopByHop(lower) || listed.contains(lower) { continue }
+            if lower.hasPrefix("x-gatehouse-") { continue }
+            if gatewayOwned.contains(lower) {
+                switch lower {
+                case "traceparent":
+                    // Trace context is not a trust signal: pass a valid one through from anyone.
+                    if traceparent == nil, RequestIdentifiers.isValidTraceparent(value) { traceparent = value }
+                case "tracestate":
+                    if tracestate.count < 4 { tracestate.append(value) }
+                case "x-forwarded-for" where context.clientIsTrustedProxy: priorForwardedFor.append(value)
+                case "x-request-id" where context.clientIsTrustedProxy:
+                    if trustedRequestID == nil, RequestIdentifiers.isAcceptableRequestID(value) { trustedRequestID = value }
+                case "x-forwarded-proto" where context.clientIsTrustedProxy:
+                    if value == "https" || value == "http" { trustedProto = value }
+                case "x-forwarded-host" where context.clientIsTrustedProxy:
+                    if RequestValidator.isValidHost(value) { trustedHost = value }
+                case "forwarded" where context.clientIsTrustedProxy: trustedForwarded.append(value)
+                case "x-real-ip" where context.clientIsTrustedProxy: trustedRealIP = value
+                default: break  // a client-sent copy of a gateway-owned header: dropped
+                }
+                continue
+            }
+            headers.add(name: name, value: value)
+        }
+
+        if case .chunked = context.framing { headers.add(name: "transfer-encoding", value: "chunked") }
+
+        priorForwardedFor.append(context.clientIP)
+        headers.add(name: "x-forwarded-for", value: priorForwardedFor.joined(separator: ", "))
+        headers.add(name: "x-forwarded-proto", value: trustedProto ?? context.scheme)
+        if let host = trustedHost ?? context.host { headers.add(name: "x-forwarded-host", value: host) }
+        for value in trustedForwarded { headers.add(name: "forwarded", value: value) }
+        if let trustedRealIP { headers.add(name: "x-real-ip", value: trustedRealIP) }
+        let requestID = trustedRequestID ?? RequestIdentifiers.newRequestID()
+        headers.add(name: "x-request-id", value: requestID)
+        if let traceparent {
+            headers.add(name: "traceparent", value: traceparent)
+            for value in tracestate { headers.add(name: "tracestate", value: value) }
+        } else {
+            headers.add(name: "traceparent", value: RequestIdentifiers.newTraceparent())
+        }
+        return Forwarded(headers: headers, requestID: requestID)
+    }
+
+    /// How the response body is delimited toward the client.
+    enum ResponseFraming: Equatable {
+        case noBody
+        case contentLength
+        /// Re-chunked toward an HTTP/1.1 client (upstream sent chunked or close-delimited).
+        case chunked
+        /// HTTP/1.0 client and no length: the body ends when the connection closes.
+        case closeDelimited
+    }
+
+    static func clientResponseHeaders(
+        from upstream: HTTPResponseHead, requestMethod: HTTPMethod, clientVersion: HTTPVersion, requestID: String
+    ) -> (headers: HTTPHeaders, framing: ResponseFraming) {
+        let listed = connectionTokens(upstream.headers)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(upstream.headers.count + 2)
+        for (name, value) in upstream.headers {
+            let lower = name.lowercased()
+            if isHopByHop(lower) || listed.contains(lower) || lower == "x-request-id" { continue }
+            headers.add(name: name, value: value)
+        }
+        headers.add(name: "x-request-id", value: requestID)
+
+        let status = upstream.status.code
+        let framing: ResponseFraming
+        if requestMethod == .HEAD || status < 200 || status == 204 || status == 304 {
+            framing = .noBody
+        } else if headers.contains(name: "content-length") {
+            framing = .contentLength
+        } else if clientVersion.minor >= 1 {
+            headers.add(name: "transfer-encoding", value: "chunked")
+            framing = .chunked
+        } else {
+            framing = .closeDelimited
+        }
+        return (headers, framing)
+    }
+}

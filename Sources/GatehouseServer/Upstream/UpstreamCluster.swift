@@ -1,0 +1,24 @@
+import GatehouseCore
+import NIOCore
+
+/// One configured upstream, shared by all event loops: its settings, resolved endpoints and
+/// endpoint health. Each event loop keeps its own `UpstreamPool` of connections to it.
+final class UpstreamCluster: Sendable {
+    let name: String
+    let config: UpstreamConfig
+    let selector: EndpointSelector
+
+    /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
+    /// path would block it. Endpoint names are therefore not re-resolved until reload.
+    init(config: UpstreamConfig) throws {
+        self.name = config.name
+        self.config = config
+        let endpoints = try config.endpoints.map { endpoint in
+            EndpointSelector.Endpoint(
+                address: try SocketAddress.makeAddressResolvingHost(endpoint.host, port: endpoint.port),
+                label: endpoint.description
+            )
+        }
+        self.selector = EndpointSelector(endpoints: endpoints, ejection: config.ejection)
+    }
+}

@@ -1,0 +1,216 @@
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Keep-alive connections to one upstream, owned by one event loop. Never touched from
+/// another thread, so it needs no locks. Bounded: at most `maxIdlePerLoop` idle and
+/// `maxConnectionsPerLoop` open connections; at most `maxPendingPerLoop` requests wait for
+/// a connection, each no longer than the connect timeout. Past those bounds a request
+/// fails fast with `poolExhausted` instead of queueing without limit.
+final class UpstreamPool {
+    /// A failed connect, naming the endpoint so a retry can go elsewhere.
+    struct ConnectError: Error {
+        let failure: UpstreamFailure
+        let endpoint: Int
+    }
+
+    enum Acquisition {
+        case ready(UpstreamConnection)
+        case pending(EventLoopFuture<UpstreamConnection>)
+    }
+
+    private struct Waiter {
+        let promise: EventLoopPromise<UpstreamConnection>
+        let timeout: Scheduled<Void>
+        let id: UInt64
+    }
+
+    let cluster: UpstreamCluster
+    let eventLoop: EventLoop
+    private var idle: [[UpstreamConnection]]
+    private var idleCount = 0
+    private(set) var openCount = 0
+    private var waiters = CircularBuffer<Waiter>()
+    private var nextWaiterID: UInt64 = 0
+
+    init(cluster: UpstreamCluster, eventLoop: EventLoop) {
+        self.cluster = cluster
+        self.eventLoop = eventLoop
+        self.idle = Array(repeating: [], count: cluster.selector.endpoints.count)
+    }
+
+    private var config: UpstreamConfig { cluster.config }
+
+    /// A connection to the next endpoint in rotation (other than `excluding`, used for the
+    /// retry after a connect failure): an idle one when there is one, else a new one.
+    func acquire(excluding: Int? = nil) -> Acquisition {
+        eventLoop.preconditionInEventLoop()
+        let endpoint = cluster.selector.next(excluding: excluding)
+        while let connection = idle[endpoint].popLast() {
+            idleCount -= 1
+            connection.idleTimeout?.cancel()
+            connection.idleTimeout = nil
+            if connection.isUsable { return .ready(connection) }
+        }
+        if openCount < config.pool.maxConnectionsPerLoop {
+            return .pending(connect(endpoint: endpoint))
+        }
+        guard waiters.count < config.pool.maxPendingPerLoop else {
+            return .pending(eventLoop.makeFailedFuture(UpstreamFailure.poolExhausted))
+        }
+        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
+        nextWaiterID &+= 1
+        let id = nextWaiterID
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        let timeout = eventLoop.scheduleTask(in: .init(config.connectTimeout)) {
+            loopBound.value.waiterTimedOut(id: id)
+        }
+        waiters.append(Waiter(promise: promise, timeout: timeout, id: id))
+        return .pending(promise.futureResult)
+    }
+
+    private func waiterTimedOut(id: UInt64) {
+        if let index = waiters.firstIndex(where: { $0.id == id }) {
+            waiters.remove(at: index).promise.fail(UpstreamFailure.poolExhausted)
+        }
+    }
+
+    /// Gives a connection back after an exchange. Only a connection whose last exchange
+    /// completed cleanly on both sides may be reused; anything else is closed.
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        eventLoop.preconditionInEventLoop()
+        connection.handler.receiver = nil
+        connection.handler.resumeReads()
+        connection.requestsServed += 1
+        guard reusable, connection.isUsable else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        if let waiter = waiters.popFirst() {
+            waiter.timeout.cancel()
+            waiter.promise.succeed(connection)
+            return
+        }
+        guard idleCount < config.pool.maxIdlePerLoop else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        idle[connection.endpointIndex].append(connection)
+        idleCount += 1
+        let channel = connection.channel
+        connection.idleTimeout = eventLoop.scheduleTask(in: .init(config.pool.idleTimeout)) {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Closes every idle connection (shutdown).
+    func closeIdle() {
+        for endpoint in idle.indices {
+            for connection in idle[endpoint] { connection.channel.close(promise: nil) }
+            idle[endpoint].removeAll()
+        }
+        idleCount = 0
+    }
+
+    private func connect(endpoint: Int) -> EventLoopFuture<UpstreamConnection> {
+        openCount += 1
+        let selector = cluster.selector
+        let address = selector.endpoints[endpoint].address
+        let loop = eventLoop
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(.init(config.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var encoder = HTTPRequestEncoder.Configuration()
+                    encoder.automaticallySetFramingHeaders = false  // the gateway frames explicitly
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .fireError,
+                        encoderConfiguration: encoder
+                    )
+                    try channel.pipeline.syncOperations.addHandler(UpstreamClientHandler())
+                }
+            }
+            .connect(to: address)
+            .hop(to: loop)
+            .assumeIsolated()
+            .flatMapThrowing { channel -> UpstreamConnection in
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamClientHandler.self)
+                let connection = UpstreamConnection(channel: channel, endpointIndex: endpoint, handler: handler)
+                handler.onClose = { [weak self] in self?.connectionClosed(connection) }
+                selector.recordConnectSuccess(endpoint)
+                return connection
+            }
+            .flatMapErrorThrowing { [self] error in
+                openCount -= 1
+                selector.recordConnectFailure(endpoint)
+                serveWaiterAfterClose()
+                if let error = error as? ChannelError, case .connectTimeout = error {
+                    throw ConnectError(failure: .connectTimeout, endpoint: endpoint)
+                }
+                throw ConnectError(failure: .connectFailed, endpoint: endpoint)
+            }
+            .nonisolated()
+    }
+
+    private func connectionClosed(_ connection: UpstreamConnection) {
+        openCount -= 1
+        connection.idleTimeout?.cancel()
+        if let position = idle[connection.endpointIndex].firstIndex(where: { $0 === connection }) {
+            idle[connection.endpointIndex].remove(at: position)
+            idleCount -= 1
+        }
+        serveWaiterAfterClose()
+    }
+
+    /// A slot freed up: open a connection for the longest-waiting request.
+    private func serveWaiterAfterClose() {
+        guard let waiter = waiters.popFirst() else { return }
+        waiter.timeout.cancel()
+        connect(endpoint: cluster.selector.next()).cascade(to: waiter.promise)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamPool: Sendable {}
+
+/// Every upstream's pool for one event loop. Created lazily on first use and reached only
+/// from its own loop (looked up by the loop's identity).
+final class UpstreamPools: Sendable {
+    private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopPools>]
+
+    final class LoopPools {
+        var pools: [String: UpstreamPool] = [:]
+    }
+
+    init(group: EventLoopGroup) {
+        var map: [ObjectIdentifier: NIOLoopBoundBox<LoopPools>] = [:]
+        for loop in group.makeIterator() {
+            map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(LoopPools(), eventLoop: loop)
+        }
+        self.perLoop = map
+    }
+
+    /// The pool for `cluster` on `eventLoop`; must be called on that loop.
+    func pool(for cluster: UpstreamCluster, on eventLoop: EventLoop) -> UpstreamPool {
+        guard let box = perLoop[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop not part of the gateway's group")
+        }
+        let loopPools = box.value
+        if let pool = loopPools.pools[cluster.name], pool.cluster === cluster { return pool }
+        let pool = UpstreamPool(cluster: cluster, eventLoop: eventLoop)
+        loopPools.pools[cluster.name] = pool
+        return pool
+    }
+
+    func closeIdleConnections() {
+        for box in perLoop.values {
+            let loop = box.eventLoop
+            loop.execute {
+                for pool in box.value.pools.values { pool.closeIdle() }
+            }
+        }
+    }
+}

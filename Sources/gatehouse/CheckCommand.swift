@@ -1,0 +1,32 @@
+import ArgumentParser
+import GatehouseCore
+import GatehouseServer
+import Logging
+
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file; print every problem as FILE:LINE:COL: key: problem."
+    )
+
+    @Option(name: .long, help: "The configuration file to check.")
+    var config: String
+
+    func run() async throws {
+        let loaded: GatewayConfig
+        do {
+            loaded = try ConfigLoader.load(path: config)
+        } catch let errors as ConfigErrors {
+            for issue in errors.issues { printError(issue.description) }
+            throw ExitCode(1)
+        }
+        // Compile as `serve` would (certificates, keys, endpoint addresses), without binding.
+        do {
+            _ = try Gateway(config: loaded, logger: Logger(label: "gatehouse.check"))
+        } catch {
+            printError("\(config): \(error)")
+            throw ExitCode(1)
+        }
+        print("\(config): ok (\(loaded.listeners.count) listener(s), \(loaded.routes.count) route(s), version \(loaded.version.prefix(12)))")
+    }
+}

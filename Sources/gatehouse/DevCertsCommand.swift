@@ -1,0 +1,18 @@
+import ArgumentParser
+import GatehouseServer
+
+struct DevCertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-certs",
+        abstract: "Write a development PKI: a CA, a localhost server certificate, SPIFFE client certificates, and an untrusted CA."
+    )
+
+    @Option(name: .long, help: "Directory to write the PEM files into (created if missing).")
+    var out: String = "dev-certs"
+
+    func run() async throws {
+        let manifest = try DevPKI.generate(into: out)
+        print("wrote a development PKI to \(out):")
+        for path in manifest.allPaths { print("  \(path)") }
+    }
+}
