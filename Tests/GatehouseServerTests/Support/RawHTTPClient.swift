@@ -44,6 +44,27 @@ final class RawHTTPClient {
         }
     }
 
+    /// Sends as much of `bytes` as the peer accepts before a send blocks for `timeout`.
+    /// Returns how many bytes went out: the measure of how much the receiver buffers.
+    func sendUntilBlocked(_ bytes: [UInt8], timeout: TimeInterval) -> Int {
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - floor(timeout)) * 1_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        defer {
+            var none = timeval()
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &none, socklen_t(MemoryLayout<timeval>.size))
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = min(65_536, bytes.count - offset)
+            let sent = bytes[offset..<(offset + chunk)].withUnsafeBytes {
+                Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if sent <= 0 { break }
+            offset += sent
+        }
+        return offset
+    }
+
     /// Reads until the peer closes or the receive timeout passes.
     func readAll() -> String {
         var output = [UInt8]()
