@@ -145,12 +145,13 @@ extension Router {
         }
 
         /// `/a/b/` → ["a", "b"]; `/` and `` → []. One leading and one trailing `/` are
-        /// insignificant; inner empty segments (`/a//b`) are kept, matching only such paths.
+        /// insignificant; empty segments are kept (`/a//b` → ["a", "", "b"], `//` → [""]),
+        /// so such a prefix matches only paths that have the same empty segment.
         static func prefixSegments(_ prefix: String) -> [Substring] {
             var body = prefix[...]
             if body.hasPrefix("/") { body = body.dropFirst() }
-            if body.hasSuffix("/") { body = body.dropLast() }
             if body.isEmpty { return [] }
+            if body.hasSuffix("/") { body = body.dropLast() }
             return body.split(separator: "/", omittingEmptySubsequences: false)
         }
 

@@ -52,6 +52,16 @@ final class RouterTests: XCTestCase {
         XCTAssertNil(router.match(host: nil, path: "/a/bc", method: "GET"))
     }
 
+    func testEmptySegmentsInPrefixesAreKept() {
+        // A doubled slash is not the root: it matches only paths with the same empty segment.
+        let router = self.router([entry("double", prefix: "//"), entry("inner", prefix: "/a//b")])
+        XCTAssertEqual(router.match(host: nil, path: "//x", method: "GET"), "double")
+        XCTAssertEqual(router.match(host: nil, path: "//", method: "GET"), "double")
+        XCTAssertNil(router.match(host: nil, path: "/x", method: "GET"))
+        XCTAssertEqual(router.match(host: nil, path: "/a//b/c", method: "GET"), "inner")
+        XCTAssertNil(router.match(host: nil, path: "/a/b/c", method: "GET"))
+    }
+
     func testRootRouteMatchesEverything() {
         let router = self.router([entry("root", prefix: "/"), entry("api", prefix: "/api")])
         XCTAssertEqual(router.match(host: nil, path: "/", method: "GET"), "root")
