@@ -91,6 +91,8 @@ final class DevPKITests: XCTestCase {
         {
             XCTAssertTrue(readme.contains(name), "README mentions \(name)")
         }
+        let leafExpiry = ISO8601DateFormatter().string(from: self.now + 90 * 24 * 3600)
+        XCTAssertTrue(readme.contains("Leaf certificates expire \(leafExpiry)"), readme)
     }
 
     func testRegeneratingOverwritesAndFixesModes() throws {

@@ -70,7 +70,7 @@ public struct DevPKI {
             (.untrustedCACertificate, try untrustedCA.certificate.serializeAsPEM().pemString),
             (.untrustedClientCertificate, try untrustedClient.certificate.serializeAsPEM().pemString),
             (.untrustedClientKey, try untrustedClient.key.serializeAsPEM().pemString),
-            (.readme, Self.readme),
+            (.readme, Self.readme(now: now)),
         ]
         for (role, contents) in writes {
             try Self.writeFile(contents + (contents.hasSuffix("\n") ? "" : "\n"), to: manifest[role], mode: role.fileMode)
@@ -180,10 +180,15 @@ public struct DevPKI {
         }
     }
 
-    static let readme = """
+    static func readme(now: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        let leavesExpire = formatter.string(from: now + Self.leafValidity)
+        let casExpire = formatter.string(from: now + Self.caValidity)
+        return """
         Gatehouse development PKI -- for development and tests only. Never use in production.
-        Generated in-process by Gatehouse (DevPKI.generate); regenerate rather than renew. Keys are ECDSA P-256 (PKCS#8 PEM), files 0600;
-        certificates are PEM, 0644. CA certificates are valid 1 year, leaf certificates 90 days.
+        Generated in-process by Gatehouse (DevPKI.generate) at \(formatter.string(from: now)).
+        Keys are ECDSA P-256 (PKCS#8 PEM), files 0600; certificates are PEM, 0644.
+        Leaf certificates expire \(leavesExpire), CAs \(casExpire): regenerate rather than renew.
 
         ca.pem                 Root CA ("Gatehouse Dev Root CA"). Trust bundle for the
                                prod.example and staging.example trust domains, and the CA
@@ -204,6 +209,7 @@ public struct DevPKI {
                                signed by untrusted-ca.pem: the gateway must reject it
                                (tls.untrusted_chain).
         """
+    }
 }
 
 /// A failure to write the development PKI.
