@@ -12,10 +12,10 @@ public enum ConfigLoader {
     /// - Throws: `ConfigErrors`.
     public static func load(path: String) throws -> GatewayConfig {
         let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigErrors([fileIssue(path, "cannot read the configuration file (\(readFailureReason(path)))")])
+        switch readFile(path) {
+        case .success(let bytes): data = bytes
+        case .failure(let failure):
+            throw ConfigErrors([fileIssue(path, "cannot read the configuration file (\(failure.reason))")])
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigErrors([fileIssue(path, "the configuration file is not valid UTF-8")])
@@ -52,12 +52,23 @@ public enum ConfigLoader {
         ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: message)
     }
 
-    /// A short, portable reason; Foundation's error text differs between platforms.
-    static func readFailureReason(_ path: String) -> String {
+    struct ReadFailure: Error {
+        var reason: String
+    }
+
+    /// Reads a whole file, with a short portable reason on failure (Foundation's error text
+    /// differs between platforms, and on some a directory reads as an empty file).
+    static func readFile(_ path: String) -> Result<Data, ReadFailure> {
         var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "no such file" }
-        if isDirectory.boolValue { return "is a directory" }
-        if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
-        return "read failed"
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return .failure(ReadFailure(reason: "no such file"))
+        }
+        guard !isDirectory.boolValue else { return .failure(ReadFailure(reason: "is a directory")) }
+        do {
+            return .success(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            let readable = FileManager.default.isReadableFile(atPath: path)
+            return .failure(ReadFailure(reason: readable ? "read failed" : "permission denied"))
+        }
     }
 }

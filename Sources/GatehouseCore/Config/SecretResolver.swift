@@ -34,10 +34,10 @@ public enum SecretResolver {
             return Array(value.utf8)
         case .file(let path):
             let data: Data
-            do {
-                data = try Data(contentsOf: URL(fileURLWithPath: path))
-            } catch {
-                throw SecretResolutionError(reference: ref, reason: "cannot read file (\(ConfigLoader.readFailureReason(path)))")
+            switch ConfigLoader.readFile(path) {
+            case .success(let bytes): data = bytes
+            case .failure(let failure):
+                throw SecretResolutionError(reference: ref, reason: "cannot read file (\(failure.reason))")
             }
             guard !data.isEmpty else {
                 throw SecretResolutionError(reference: ref, reason: "file is empty")

@@ -80,13 +80,13 @@ struct ConfigNode {
         case .sequence: return "a list"
         case .alias: return "an alias"
         case .scalar:
-            switch node.tag.name {
+            switch node.tagName {
             case .null: return "null"
             case .bool: return "a boolean"
             case .int: return "an integer"
             case .float: return "a number"
             case .str: return "a string"
-            default: return "a \(node.tag.name.rawValue) value"
+            default: return "a \(node.tagName.rawValue) value"
             }
         }
     }
@@ -102,7 +102,7 @@ struct ConfigNode {
     /// `name: yes` or an empty value is far more likely a mistake than a name.
     var scalarText: String? {
         guard case .scalar(let scalar) = node else { return nil }
-        switch node.tag.name {
+        switch node.tagName {
         case .str, .int, .float, .timestamp: return scalar.string
         default: return nil
         }
@@ -142,7 +142,7 @@ struct ConfigNode {
 
     /// A decimal integer within `range`. `_` may group digits (`1_000_000`).
     func int(in range: ClosedRange<Int>) -> Int? {
-        guard case .scalar(let scalar) = node, node.tag.name == .int else {
+        guard case .scalar(let scalar) = node, node.tagName == .int else {
             wrongType("an integer")
             return nil
         }
@@ -168,7 +168,7 @@ struct ConfigNode {
     }
 
     func bool() -> Bool? {
-        guard case .scalar(let scalar) = node, node.tag.name == .bool, let value = Bool.construct(from: scalar) else {
+        guard case .scalar(let scalar) = node, node.tagName == .bool, let value = Bool.construct(from: scalar) else {
             wrongType("`true` or `false`")
             return nil
         }
@@ -196,7 +196,7 @@ struct ConfigNode {
 
     /// A size: a plain integer is a byte count, a string carries a binary unit.
     func size() -> Int? {
-        if case .scalar(let scalar) = node, node.tag.name == .int {
+        if case .scalar(let scalar) = node, node.tagName == .int {
             guard let value = Self.decimal(scalar.string), value > 0 else {
                 report("size must be greater than zero", expected: ConfigValueParser.sizeExpectation)
                 return nil
@@ -216,7 +216,7 @@ struct ConfigNode {
 
     /// Never echoes the value in an error: it may be the secret itself.
     func secretReference() -> SecretReference? {
-        guard case .scalar = node, node.tag.name == .str else {
+        guard case .scalar = node, node.tagName == .str else {
             wrongType("`env:NAME` or `file:/path`")
             return nil
         }
@@ -310,7 +310,7 @@ struct MappingReader {
             parent.log.report(at: key.mark, path, "duplicate key (first defined on line \(duplicate.firstLine))")
             return nil
         }
-        if key.tag.name == .merge {
+        if key.tagName == .merge {
             parent.log.report(at: key.mark, parent.path, "merge keys (`<<`) are not supported", expected: "keys written out")
             return nil
         }
@@ -366,4 +366,10 @@ struct MappingReader {
         }
         return previous[b.count]
     }
+}
+
+extension Node {
+    /// The resolved tag's name (`tag:yaml.org,2002:int`, ...). Yams keeps `Tag.name` internal,
+    /// but its raw value is public.
+    var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }

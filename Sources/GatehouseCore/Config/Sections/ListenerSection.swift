@@ -44,7 +44,10 @@ enum ListenerSection {
 
         // TLS is the default; plaintext must be asked for by name, and never both at once.
         let plaintextNode = map.optional("insecure_plaintext")
-        let insecurePlaintext = plaintextNode?.bool() ?? false
+        let plaintextValue = plaintextNode?.bool()
+        let insecurePlaintext = plaintextValue ?? false
+        // An invalid `insecure_plaintext` is already reported; don't add "tls missing" on top.
+        let plaintextUnreadable = plaintextNode != nil && plaintextValue == nil
         var tls: ListenerTLSConfig?
         var tlsValid = true
         if let tlsNode = map.optional("tls") {
@@ -53,6 +56,8 @@ enum ListenerSection {
             if insecurePlaintext {
                 plaintextNode?.report("cannot be combined with `tls`", expected: "either a `tls` section or `insecure_plaintext: true`")
             }
+        } else if plaintextUnreadable {
+            tlsValid = false
         } else if !insecurePlaintext {
             _ = map.required("tls", expected: "a `tls` section, or `insecure_plaintext: true` for a plaintext listener")
             tlsValid = false

@@ -30,7 +30,7 @@ enum RootSection {
         let enabled = map.optional("enabled")?.bool() ?? true
         var address = AdminConfig().address
         if let addressNode = map.optional("address") {
-            if case .scalar = addressNode.node, addressNode.node.tag.name == .null {
+            if case .scalar = addressNode.node, addressNode.node.tagName == .null {
                 addressNode.report("wrong type: found null", expected: "`host:port`; to turn the admin listener off, write `enabled: false`")
             } else if let value = addressNode.hostPort(ports: 0...65535) {
                 address = value
