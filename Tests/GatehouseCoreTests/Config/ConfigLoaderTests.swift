@@ -548,3 +548,51 @@ final class ConfigLoaderTests: XCTestCase {
         ])
     }
 }
+
+extension ConfigLoaderTests {
+    func testDuplicateUpstreamNamesAndRepeatedDuplicates() {
+        XCTAssertEqual(errors("""
+            environment: prod
+            listeners: [{ name: a, address: "127.0.0.1:0", insecure_plaintext: true }]
+            upstreams:
+              app:
+                endpoints: ["127.0.0.1:1"]
+              app:
+                endpoints: ["127.0.0.1:2"]
+            routes: []
+            decision_log:
+              path: a
+              path: b
+              path: c
+            """), [
+                "t.yaml:6:3: upstreams.app: duplicate key (first defined on line 4)",
+                "t.yaml:11:3: decision_log.path: duplicate key (first defined on line 10)",
+                "t.yaml:12:3: decision_log.path: duplicate key (first defined on line 10)",
+            ])
+    }
+
+    func testAnchorsAndAliasesWork() throws {
+        let config = try ConfigLoader.parse(yaml: """
+            environment: prod
+            listeners:
+              - name: a
+                address: 127.0.0.1:0
+                insecure_plaintext: true
+                timeouts: &timeouts { idle: 5s }
+              - name: b
+                address: 127.0.0.1:0
+                insecure_plaintext: true
+                timeouts: *timeouts
+            upstreams: {}
+            routes: []
+            """, file: "t.yaml")
+        XCTAssertEqual(config.listeners.map(\.timeouts.idle), [.seconds(5), .seconds(5)])
+    }
+
+    /// `-` must be quoted; unquoted it is YAML syntax, and the loader says where.
+    func testUnquotedDashIsASyntaxError() {
+        XCTAssertEqual(errors(minimal + "decision_log:\n  path: -\n"), [
+            "t.yaml:14:9: <root>: invalid YAML: block sequence entries are not allowed in this context",
+        ])
+    }
+}
