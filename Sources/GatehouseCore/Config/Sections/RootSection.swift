@@ -1,0 +1,52 @@
+/// The top level of the file, plus the two small sections `admin` and `decision_log`.
+enum RootSection {
+    static let keys = ["environment", "listeners", "admin", "upstreams", "routes", "decision_log"]
+    /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
+    static let plannedKeys = ["trust_domains", "issuers", "rate_limits", "state", "rollout"]
+
+    /// The whole configuration, or nil when anything is wrong (every problem is in the log).
+    static func read(_ node: ConfigNode, sourceFile: String, version: String) -> GatewayConfig? {
+        guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
+        let environment = map.required("environment", expected: "a name such as `prod`")?.identifier()
+        let listeners = map.required("listeners", expected: "a list of listeners")
+            .map(ListenerSection.readAll) ?? []
+        let admin = map.optional("admin").map { readAdmin($0, listeners: listeners) } ?? AdminConfig()
+        let upstreams = map.required("upstreams", expected: "a mapping of upstream names to upstreams")
+            .map(UpstreamSection.readAll) ?? []
+        let routes = map.required("routes", expected: "a list of routes")
+            .map { RouteSection.readAll($0, upstreams: upstreams) } ?? []
+        let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
+
+        guard let environment, node.log.issues.isEmpty else { return nil }
+        return GatewayConfig(
+            environment: environment, listeners: listeners, admin: admin, upstreams: upstreams,
+            routes: routes, decisionLog: decisionLog, sourceFile: sourceFile, version: version)
+    }
+
+    /// The admin listener is on by default, on loopback. It is turned off with `enabled: false`
+    /// (one way only, so that two files that mean the same thing look the same).
+    static func readAdmin(_ node: ConfigNode, listeners: [ListenerConfig]) -> AdminConfig {
+        guard let map = node.mapping(keys: ["address", "enabled"]) else { return AdminConfig() }
+        let enabled = map.optional("enabled")?.bool() ?? true
+        var address = AdminConfig().address
+        if let addressNode = map.optional("address") {
+            if case .scalar = addressNode.node, addressNode.node.tagName == .null {
+                addressNode.report("wrong type: found null", expected: "`host:port`; to turn the admin listener off, write `enabled: false`")
+            } else if let value = addressNode.hostPort(ports: 0...65535) {
+                address = value
+                if value.port != 0, let listener = listeners.first(where: { $0.address == value }) {
+                    addressNode.report("address `\(value)` is already used by listener `\(listener.name)`")
+                }
+            }
+        }
+        return AdminConfig(address: enabled ? address : nil)
+    }
+
+    static func readDecisionLog(_ node: ConfigNode) -> DecisionLogConfig {
+        var config = DecisionLogConfig()
+        guard let map = node.mapping(keys: ["path", "queue_capacity"]) else { return config }
+        if let path = map.optional("path")?.nonEmptyString() { config.path = path }
+        if let capacity = map.optional("queue_capacity")?.int(in: 1...10_000_000) { config.queueCapacity = capacity }
+        return config
+    }
+}

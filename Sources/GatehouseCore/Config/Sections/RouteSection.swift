@@ -1,0 +1,109 @@
+/// `routes:` — which requests go to which upstream.
+enum RouteSection {
+    static let keys = ["name", "match", "upstream", "max_body_bytes"]
+    /// Route requirements that later versions enforce. A route written for such a version
+    /// must not load here: it would forward without the checks its author asked for.
+    static let plannedKeys = ["peers", "token", "webhook", "rate_limit"]
+    static let matchKeys = ["host", "path_prefix", "path", "methods"]
+
+    /// A route plus the nodes the cross-checks report at.
+    struct Parsed {
+        var route: RouteConfig
+        var node: ConfigNode
+        var nameNode: ConfigNode
+        var matchNode: ConfigNode
+        var upstreamNode: ConfigNode
+    }
+
+    /// Reads every route, then checks what needs the whole list: unique names, upstream
+    /// references, and that no two routes match exactly the same requests.
+    static func readAll(_ node: ConfigNode, upstreams: [UpstreamConfig]) -> [RouteConfig] {
+        guard let items = node.list() else { return [] }
+        let parsed = items.compactMap(read)
+
+        var names: [String: String] = [:]
+        for entry in parsed {
+            if let first = names[entry.route.name] {
+                entry.nameNode.report("duplicate route name `\(entry.route.name)` (already used by \(first))")
+            } else {
+                names[entry.route.name] = entry.node.path
+            }
+        }
+
+        let known = upstreams.map(\.name)
+        for entry in parsed where !known.contains(entry.route.upstream) {
+            let hint = MappingReader.suggestion(for: entry.route.upstream, among: known).map { " (did you mean `\($0)`?)" } ?? ""
+            entry.upstreamNode.report(
+                "unknown upstream `\(entry.route.upstream)`\(hint)",
+                expected: known.isEmpty ? "an upstream defined under `upstreams`" : "one of \(MappingReader.list(known))")
+        }
+
+        // Two routes with the same host and path and a method in common: which one wins would
+        // depend on file order, and a reader of the file could not tell. Refuse it.
+        for (index, entry) in parsed.enumerated() {
+            if let earlier = parsed[..<index].first(where: { overlaps($0.route.match, entry.route.match) }) {
+                entry.matchNode.report(
+                    "ambiguous: matches the same host, path and methods as route `\(earlier.route.name)` (\(earlier.node.path), line \(earlier.node.location.line))")
+            }
+        }
+        return parsed.map(\.route)
+    }
+
+    static func overlaps(_ a: RouteMatch, _ b: RouteMatch) -> Bool {
+        guard a.host == b.host, a.path == b.path else { return false }
+        guard let aMethods = a.methods, let bMethods = b.methods else { return true }
+        return !aMethods.isDisjoint(with: bMethods)
+    }
+
+    static func read(_ node: ConfigNode) -> Parsed? {
+        guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
+        let nameNode = map.required("name")
+        let name = nameNode?.identifier(allowingDots: true)
+        let matchNode = map.required("match")
+        let match = matchNode.flatMap(readMatch)
+        let upstreamNode = map.required("upstream", expected: "the name of an entry of `upstreams`")
+        let upstream = upstreamNode?.identifier()
+        let maxBodyBytes = map.optional("max_body_bytes")?.size()
+
+        guard let name, let nameNode, let match, let matchNode, let upstream, let upstreamNode else { return nil }
+        let route = RouteConfig(name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, location: node.location)
+        return Parsed(route: route, node: node, nameNode: nameNode, matchNode: matchNode, upstreamNode: upstreamNode)
+    }
+
+    static func readMatch(_ node: ConfigNode) -> RouteMatch? {
+        guard let map = node.mapping(keys: matchKeys) else { return nil }
+        let hostNode = map.optional("host")
+        let host = hostNode?.parse("a host name", ConfigValueParser.routeHost)
+        // An invalid part must never widen the match (a bad host must not mean "any host"),
+        // so any problem makes the whole match nil; the problem itself is already logged.
+        var valid = hostNode == nil || host != nil
+
+        var path: PathMatch?
+        switch (map.optional("path_prefix"), map.optional("path")) {
+        case (let prefixNode?, nil):
+            path = prefixNode.parse("a path", ConfigValueParser.routePath).map(PathMatch.prefix)
+        case (nil, let exactNode?):
+            path = exactNode.parse("a path", ConfigValueParser.routePath).map(PathMatch.exact)
+        case (_?, let exactNode?):
+            exactNode.report("`path` and `path_prefix` cannot both be set", expected: "exactly one of them")
+        case (nil, nil):
+            node.report("no path to match", expected: "exactly one of `path_prefix` or `path`")
+        }
+
+        var methods: Set<String>?
+        if let methodsNode = map.optional("methods") {
+            var seen = Set<String>()
+            for item in methodsNode.nonEmptyList() ?? [] {
+                guard let method = item.parse("an HTTP method", ConfigValueParser.method) else { continue }
+                if !seen.insert(method).inserted {
+                    item.report("duplicate method `\(method)`")
+                }
+            }
+            methods = seen.isEmpty ? nil : seen
+            if seen.isEmpty { valid = false }
+        }
+
+        guard let path, valid else { return nil }
+        return RouteMatch(host: host, path: path, methods: methods)
+    }
+}
