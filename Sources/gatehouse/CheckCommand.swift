@@ -23,6 +23,9 @@ struct CheckCommand: AsyncParsableCommand {
         // Compile as `serve` would (certificates, keys, endpoint addresses), without binding.
         do {
             _ = try Gateway(config: loaded, logger: Logger(label: "gatehouse.check"))
+        } catch let errors as ConfigErrors {
+            for issue in errors.issues { printError(issue.description) }
+            throw ExitCode(1)
         } catch {
             printError("\(config): \(error)")
             throw ExitCode(1)

@@ -13,6 +13,6 @@ struct DevCertsCommand: AsyncParsableCommand {
     func run() async throws {
         let manifest = try DevPKI.generate(into: out)
         print("wrote a development PKI to \(out):")
-        for path in manifest.allPaths { print("  \(path)") }
+        for role in DevPKIManifest.Role.allCases { print("  \(manifest[role])") }
     }
 }

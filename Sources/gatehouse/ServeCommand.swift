@@ -36,6 +36,9 @@ func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping 
     let gateway: Gateway
     do {
         gateway = try Gateway(config: config, logger: logger)
+    } catch let errors as ConfigErrors {
+        for issue in errors.issues { printError(issue.description) }
+        throw ExitCode(1)
     } catch {
         printError("\(config.sourceFile): \(error)")
         throw ExitCode(1)

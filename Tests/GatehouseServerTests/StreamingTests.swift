@@ -19,6 +19,7 @@ final class StreamingTests: XCTestCase {
         // The upstream reads nothing: only socket buffers (kernel) and the gateway's bounded
         // write buffers can take bytes. Without backpressure the gateway would swallow it all.
         let accepted = client.sendUntilBlocked(body, timeout: 1.5)
+        print("StreamingTests: \(accepted) bytes accepted before the client blocked (of \(total))")
         XCTAssertLessThan(accepted, 48 << 20, "the gateway buffered \(accepted) bytes for a stalled upstream")
         XCTAssertGreaterThan(accepted, 0)
 

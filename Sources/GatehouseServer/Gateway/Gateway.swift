@@ -46,8 +46,16 @@ public final class Gateway: Sendable {
         }
         self.snapshots = SnapshotStore(try GatewaySnapshot(config: config))
         self.pools = UpstreamPools(group: group)
-        self.listeners = try config.listeners.map { listener in
-            (ListenerRuntime(config: listener), try listener.tls.map { try TLSContextFactory.serverContext(for: $0, environment: environment) })
+        self.listeners = try config.listeners.enumerated().map { index, listener in
+            do {
+                let context = try listener.tls.map { try TLSContextFactory.serverContext(for: $0, environment: environment) }
+                return (ListenerRuntime(config: listener), context)
+            } catch GatewayStartError.tls(let key, let message) {
+                // Report it like any config error: file, line, key path, what is wrong.
+                throw ConfigErrors([
+                    ConfigIssue(location: listener.location, keyPath: "listeners[\(index)].tls.\(key)", message: message)
+                ])
+            }
         }
         self.decisionLog = DecisionLog(config: config.decisionLog)
         self.quiesce = ServerQuiescingHelper(group: group)

@@ -19,7 +19,16 @@ final class GatewaySnapshot: Sendable {
         self.config = config
         var clusters: [String: UpstreamCluster] = [:]
         for upstream in config.upstreams {
-            clusters[upstream.name] = try UpstreamCluster(config: upstream)
+            do {
+                clusters[upstream.name] = try UpstreamCluster(config: upstream)
+            } catch {
+                throw ConfigErrors([
+                    ConfigIssue(
+                        location: upstream.location, keyPath: "upstreams.\(upstream.name).endpoints",
+                        message: "cannot resolve an endpoint address (\(error))", expected: "a resolvable host:port"
+                    )
+                ])
+            }
         }
         self.clusters = clusters
         self.router = Router(

@@ -8,18 +8,23 @@ enum TLSContextFactory {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath)
         } catch {
-            throw GatewayStartError.tls("tls.certificate: cannot load a PEM certificate chain from \(tls.certificatePath): \(error)")
+            throw GatewayStartError.tls("certificate", "cannot load a PEM certificate chain from \(tls.certificatePath) (\(error))")
         }
         guard !chain.isEmpty else {
-            throw GatewayStartError.tls("tls.certificate: \(tls.certificatePath) holds no certificate")
+            throw GatewayStartError.tls("certificate", "\(tls.certificatePath) holds no certificate")
         }
-        let keyBytes = try SecretResolver.resolve(tls.privateKey, environment: environment)
+        let keyBytes: [UInt8]
+        do {
+            keyBytes = try SecretResolver.resolve(tls.privateKey, environment: environment)
+        } catch {
+            throw GatewayStartError.tls("private_key", "\(error)")
+        }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
         } catch {
             // Never print the key material, only where it came from.
-            throw GatewayStartError.tls("tls.private_key: \(tls.privateKey) is not a PEM private key")
+            throw GatewayStartError.tls("private_key", "\(tls.privateKey) is not a PEM private key")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)
@@ -32,12 +37,13 @@ enum TLSContextFactory {
 }
 
 public enum GatewayStartError: Error, CustomStringConvertible {
-    case tls(String)
+    /// A listener's TLS material failed to load: the `tls` key that is wrong and why.
+    case tls(String, String)
     case bind(listener: String, address: String, underlying: String)
 
     public var description: String {
         switch self {
-        case .tls(let message): return message
+        case .tls(let key, let message): return "tls.\(key): \(message)"
         case .bind(let listener, let address, let underlying):
             return "listener \(listener): cannot bind \(address): \(underlying)"
         }

@@ -2,7 +2,8 @@ import GatehouseCore
 import NIOHTTP1
 
 /// Strictness beyond NIO's parser, applied to every request head before routing: framing
-/// that two parsers could read differently, Host rules, size limits and expectations.
+/// that two parsers could read differently, Host rules, head size limits and expectations.
+/// (The body limit depends on the route, so the handler checks it after routing.)
 /// Each failure is a value naming the reason; `closeConnection` says whether the framing
 /// is in doubt (then the connection cannot safely carry another request).
 struct RequestValidator {
@@ -71,9 +72,6 @@ struct RequestValidator {
             expectsContinue = true
         }
 
-        if case .contentLength(let length) = framing, length > limits.maxBodyBytes {
-            return .failure(.init(reason: .requestTooLarge, closeConnection: true))
-        }
         return .success(Validated(framing: framing, host: hosts.first, expectsContinue: expectsContinue))
     }
 

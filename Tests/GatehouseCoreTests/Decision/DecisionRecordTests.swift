@@ -13,7 +13,7 @@ final class DecisionRecordTests: XCTestCase {
         let line = record.jsonLine()
         XCTAssertFalse(line.contains("\n"))
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        XCTAssertEqual(object["ts"] as? String, "2026-11-19T08:26:40.123Z")
+        XCTAssertEqual(object["ts"] as? String, "2026-11-18T11:06:40.123Z")
         XCTAssertEqual(object["path"] as? String, "/a\"b\n")
         XCTAssertEqual(object["decision"] as? String, "deny")
         XCTAssertEqual(object["reason"] as? String, "route.not_found")
