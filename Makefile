@@ -1,0 +1,35 @@
+# The two commands a new user needs: `make demo` and `make test`.
+SWIFT ?= swift
+
+.PHONY: demo test deps build check-conf bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(SWIFT) build --product gatehouse
+
+## Run the demo: builds a release binary, makes dev certificates, serves conf/demo.yaml.
+demo: deps
+	$(SWIFT) build -c release --product gatehouse
+	.build/release/gatehouse demo
+
+## Run the whole test suite, then check every example configuration.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(MAKE) check-conf
+
+## Every file in conf/ must pass `gatehouse check` (with development certificates in dev-certs/).
+check-conf:
+	$(SWIFT) build --product gatehouse
+	.build/debug/gatehouse dev-certs --out dev-certs >/dev/null
+	@for file in conf/*.yaml; do .build/debug/gatehouse check --config $$file || exit 1; done
+
+## Benchmark against nginx (see Benchmarks/README.md).
+bench:
+	@scripts/install-deps.sh --bench
+	Benchmarks/run.sh
+
+clean:
+	rm -rf .build dev-certs

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need: curl and openssl are the real
+# clients the end-to-end tests drive the gateway with. Idempotent; installs only what is missing.
+set -euo pipefail
+
+packages=()
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+command -v make >/dev/null 2>&1 || packages+=(make)
+if [ "${1:-}" = "--bench" ]; then
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
+    exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "install-deps: need root (or sudo) to install: ${packages[*]}" >&2
+        exit 1
+    fi
+fi
+echo "install-deps: installing ${packages[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}"
