@@ -23,8 +23,6 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case upstreamProtocolError = "upstream.protocol_error"
     case upstreamPoolExhausted = "upstream.pool_exhausted"
 
-    case gatewayShuttingDown = "gateway.shutting_down"
-
     /// The HTTP status a client receives for this reason. TLS reasons have no HTTP
     /// exchange; their records carry status 0.
     public var httpStatus: Int {
@@ -41,7 +39,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .tlsHandshakeFailed, .tlsHandshakeTimeout: return 0
         case .upstreamUnavailable, .upstreamProtocolError: return 502
         case .upstreamTimeout: return 504
-        case .gatewayShuttingDown, .upstreamPoolExhausted: return 503
+        case .upstreamPoolExhausted: return 503
         }
     }
 
