@@ -175,21 +175,23 @@ log "building gh-load (release)"
 swift build -c release --package-path "$BENCH_DIR" --product gh-load >&2
 GH_LOAD="$BENCH_DIR/.build/release/gh-load"
 
-if [[ $SKIP_GATEHOUSE -eq 1 ]]; then
-    GATEHOUSE_SKIP_REASON="--skip-gatehouse given"
-elif [[ -z "$GATEHOUSE" ]]; then
-    log "building gatehouse (release) in $REPO_DIR"
-    if swift build -c release --package-path "$REPO_DIR" --product gatehouse >&2; then
-        GATEHOUSE="$REPO_DIR/.build/release/gatehouse"
-        GATEHOUSE_SKIP_REASON=""
-    else
-        GATEHOUSE_SKIP_REASON="swift build --product gatehouse failed"
+# Gatehouse is resolved (and, by default, built) only when a scenario uses it.
+GATEHOUSE_SKIP_REASON=""
+resolve_gatehouse() {
+    if [[ $SKIP_GATEHOUSE -eq 1 ]]; then
+        GATEHOUSE_SKIP_REASON="--skip-gatehouse given"
+    elif [[ -z "$GATEHOUSE" ]]; then
+        log "building gatehouse (release) in $REPO_DIR"
+        if swift build -c release --package-path "$REPO_DIR" --product gatehouse >&2; then
+            GATEHOUSE="$REPO_DIR/.build/release/gatehouse"
+        else
+            GATEHOUSE_SKIP_REASON="swift build -c release --product gatehouse failed in $REPO_DIR"
+        fi
+    elif [[ ! -x "$GATEHOUSE" ]]; then
+        GATEHOUSE_SKIP_REASON="$GATEHOUSE is not an executable file"
     fi
-elif [[ ! -x "$GATEHOUSE" ]]; then
-    GATEHOUSE_SKIP_REASON="$GATEHOUSE is not an executable file"
-else
-    GATEHOUSE_SKIP_REASON=""
-fi
+    [[ -z "$GATEHOUSE_SKIP_REASON" ]]
+}
 
 # ---------------------------------------------------------------------------
 # Workspace, PKI (ECDSA P-256, throwaway), the 1 KiB body, ports
@@ -347,7 +349,7 @@ http_status() { # port path -> status code of GET (plain HTTP), or empty
 }
 
 start_gatehouse() {
-    [[ -z "$GATEHOUSE_SKIP_REASON" ]] || return 1
+    resolve_gatehouse || return 1
     local d=$TMP/gatehouse
     cat >"$d/gatehouse.yaml" <<EOF
 environment: bench
@@ -378,7 +380,9 @@ EOF
     for i in $(seq 1 150); do   # 15 s
         if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
         if ! kill -0 "${PEER_PID[gatehouse]}" 2>/dev/null; then
-            GATEHOUSE_SKIP_REASON="gatehouse exited during start-up (see below)"
+            local status=0
+            wait "${PEER_PID[gatehouse]}" || status=$?
+            GATEHOUSE_SKIP_REASON="$GATEHOUSE exited during start-up with status $status (its output is in the results directory)"
             return 1
         fi
         sleep 0.1
@@ -425,8 +429,10 @@ for peer in "${SCENARIO_PEERS[@]}"; do
         [[ $peer == gatehouse ]] && reason=$GATEHOUSE_SKIP_REASON
         SKIPPED_NOTES+=("$peer SKIPPED: $reason")
         log "*** $peer SKIPPED: $reason"
-        if [[ $peer == gatehouse && -s "$TMP/gatehouse/stderr.log" ]]; then
-            tail -n 20 "$TMP/gatehouse/stderr.log" | sed 's/^/    gatehouse: /' >&2
+        if [[ $peer == gatehouse ]]; then
+            for f in "$TMP/gatehouse/stdout.log" "$TMP/gatehouse/stderr.log"; do
+                [[ -s "$f" ]] && tail -n 20 "$f" | sed "s/^/    gatehouse $(basename "$f" .log): /" >&2
+            done
         fi
     fi
 done
@@ -454,6 +460,12 @@ mkdir -p "$OUT"
     echo "active peers: ${ACTIVE_PEERS[*]}"
 } >"$OUT/env.txt"
 for n in "${SKIPPED_NOTES[@]}"; do echo "$n" >>"$OUT/env.txt"; done
+# Keep the generated configs (not the keys) next to the results.
+cp "$TMP/nginx-upstream/nginx.conf" "$OUT/nginx-upstream.conf"
+cp "$TMP/nginx-proxy/nginx.conf" "$OUT/nginx-proxy.conf" 2>/dev/null || true
+cp "$TMP/gatehouse/gatehouse.yaml" "$OUT/gatehouse.yaml" 2>/dev/null || true
+cp "$TMP/gatehouse/stdout.log" "$OUT/gatehouse.stdout.log" 2>/dev/null || true
+cp "$TMP/gatehouse/stderr.log" "$OUT/gatehouse.stderr.log" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------
 # Rounds: every active peer once per round, the starting peer rotating.
