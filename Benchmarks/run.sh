@@ -243,9 +243,10 @@ EOF
 read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT <<<"$(free_ports 4)"
 
 declare -A peer_url peer_args PEER_PID PEER_LABEL
-PEER_LABEL[direct]="direct (plain HTTP to upstream, NO TLS)"
-PEER_LABEL[nginx]="nginx (TLS proxy)"
-PEER_LABEL[gatehouse]="gatehouse (TLS proxy)"
+# Row labels in the table (a new peer without one shows its name).
+PEER_LABEL[direct]="direct (HTTP, no TLS)"
+PEER_LABEL[nginx]="nginx"
+PEER_LABEL[gatehouse]="gatehouse"
 "$SCENARIO_FN"
 
 # ---------------------------------------------------------------------------
@@ -460,6 +461,9 @@ mkdir -p "$OUT"
     echo "active peers: ${ACTIVE_PEERS[*]}"
 } >"$OUT/env.txt"
 for n in "${SKIPPED_NOTES[@]}"; do echo "$n" >>"$OUT/env.txt"; done
+for peer in "${ACTIVE_PEERS[@]}"; do
+    printf '%s\t%s\n' "$peer" "${PEER_LABEL[$peer]:-$peer}" >>"$OUT/peers.tsv"
+done
 # Keep the generated configs (not the keys) next to the results.
 cp "$TMP/nginx-upstream/nginx.conf" "$OUT/nginx-upstream.conf"
 cp "$TMP/nginx-proxy/nginx.conf" "$OUT/nginx-proxy.conf" 2>/dev/null || true
@@ -503,11 +507,11 @@ done
 # ---------------------------------------------------------------------------
 # Summary: medians over rounds, ratios to nginx.
 # ---------------------------------------------------------------------------
-python3 - "$OUT/rounds.jsonl" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
+python3 - "$OUT/rounds.jsonl" "$OUT/peers.tsv" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
 import json, statistics, sys
-path, scenario, desc, skipped = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+path, peers_tsv, scenario, desc, skipped = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 runs = [json.loads(l) for l in open(path) if l.strip()]
-labels = {"direct": "direct (HTTP, no TLS)", "nginx": "nginx", "gatehouse": "gatehouse"}
+labels = dict(l.rstrip("\n").split("\t", 1) for l in open(peers_tsv) if "\t" in l)
 peers = []
 for r in runs:
     if r["peer"] not in peers: peers.append(r["peer"])
@@ -516,19 +520,21 @@ def med(peer, key):
     return statistics.median(xs) if xs else None
 def f(v, d=0):
     return "-" if v is None else f"{v:,.{d}f}"
-cols = [("rps", "req/s", 0), ("p50_us", "p50 µs", 0), ("p99_us", "p99 µs", 0),
+cols = [("rps", "req/s", 0), ("p50_us", "p50 µs", 0), ("p90_us", "p90 µs", 0), ("p99_us", "p99 µs", 0),
         ("proxy_cpu_us_per_req", "proxy CPU µs/req", 1),
-        ("upstream_cpu_us_per_req", "upstream CPU µs/req", 1),
-        ("loadgen_cpu_us_per_req", "loadgen CPU µs/req", 1)]
+        ("upstream_cpu_us_per_req", "upstream µs/req", 1),
+        ("loadgen_cpu_us_per_req", "loadgen µs/req", 1)]
 rounds = max(r["round"] for r in runs)
 print(f"scenario {scenario}: {desc}")
 print(f"medians over {rounds} round(s); errors and non-2xx are totals")
-hdr = f"{'peer':<24}" + "".join(f"{c[1]:>21}" for c in cols) + f"{'errors':>9}{'non2xx':>9}"
+w = [max(len(c[1]), 8) + 2 for c in cols]
+hdr = f"{'peer':<23}" + "".join(f"{c[1]:>{w[i]}}" for i, c in enumerate(cols)) + f"{'errors':>8}{'non2xx':>8}"
 print(hdr); print("-" * len(hdr))
 for p in peers:
     errs = sum(r["errors"] for r in runs if r["peer"] == p)
     n2 = sum(r["non2xx"] for r in runs if r["peer"] == p)
-    print(f"{labels.get(p, p):<24}" + "".join(f"{f(med(p, c[0]), c[2]):>21}" for c in cols) + f"{errs:>9}{n2:>9}")
+    print(f"{labels.get(p, p):<23}" + "".join(f"{f(med(p, c[0]), c[2]):>{w[i]}}" for i, c in enumerate(cols)) + f"{errs:>8}{n2:>8}")
+print("µs/req columns: CPU time (user+system, from /proc) per request of the proxy, the upstream nginx and gh-load")
 print()
 if "gatehouse" in peers and "nginx" in peers:
     def ratio(key):
