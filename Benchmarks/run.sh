@@ -134,20 +134,30 @@ die() { log "error: $*"; exit 1; }
 # Cleanup: every process we start is recorded in STARTED_PIDS and stopped on
 # exit, error or Ctrl-C.
 # ---------------------------------------------------------------------------
+# Servers are started with `setsid` (spawn), so each is the leader of its own
+# process group and stopping the group also stops anything it forked.
 STARTED_PIDS=()
 TMP=""
+spawn() { # command... ; sets SPAWNED_PID
+    setsid "$@" &
+    SPAWNED_PID=$!
+    STARTED_PIDS+=("$SPAWNED_PID")
+}
+stop_group() { # pid: TERM its process group, wait up to 5 s, then KILL
+    local pid=$1
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${STARTED_PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    for pid in "${STARTED_PIDS[@]}"; do stop_group "$pid"; done
     if [[ -n "$TMP" && -d "$TMP" ]]; then
         if [[ $KEEP_TMP -eq 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
     fi
@@ -288,9 +298,8 @@ http {
     }
 }
 EOF
-    "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
-    UPSTREAM_PID=$!
-    STARTED_PIDS+=("$UPSTREAM_PID")
+    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
+    UPSTREAM_PID=$SPAWNED_PID
     wait_tcp "$UPSTREAM_PORT" 10 || { cat "$d/error.log" >&2; die "upstream nginx did not start"; }
 }
 
@@ -332,10 +341,9 @@ http {
     }
 }
 EOF
-    "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1 &
-    PEER_PID[nginx]=$!
-    STARTED_PIDS+=("${PEER_PID[nginx]}")
-    wait_tcp "$NGINX_PORT" 10 || { cat "$d/error.log" >&2; return 1; }
+    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
+    PEER_PID[nginx]=$SPAWNED_PID
+    wait_tcp "$NGINX_PORT" 10 || { cat "$d/error.log" >&2; stop_group "${PEER_PID[nginx]}"; return 1; }
 }
 
 http_status() { # port path -> status code of GET (plain HTTP), or empty
@@ -374,9 +382,8 @@ routes:
 decision_log:
   path: $d/decisions.jsonl
 EOF
-    "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log" &
-    PEER_PID[gatehouse]=$!
-    STARTED_PIDS+=("${PEER_PID[gatehouse]}")
+    spawn "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log"
+    PEER_PID[gatehouse]=$SPAWNED_PID
     local i
     for i in $(seq 1 150); do   # 15 s
         if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
@@ -389,6 +396,7 @@ EOF
         sleep 0.1
     done
     GATEHOUSE_SKIP_REASON="gatehouse did not report ready on /readyz within 15 s"
+    stop_group "${PEER_PID[gatehouse]}"   # so an unready process cannot disturb the other peers
     return 1
 }
 
