@@ -23,7 +23,7 @@ struct GHLoad: ParsableCommand {
         """
     )
 
-    @Option(help: "Target URL, http:// or https://HOST:PORT/PATH. Only send load to hosts you run.")
+    @Option(help: "Target URL, http:// or https://HOST:PORT/PATH; the host must be loopback (127.0.0.0/8, ::1, localhost).")
     var url: String
 
     @Option(help: "Concurrent connections (each one request at a time).")
@@ -72,7 +72,10 @@ struct GHLoad: ParsableCommand {
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
         if insecure && ca != nil { throw ValidationError("--insecure and --ca exclude each other") }
         for h in headers where !h.contains(":") { throw ValidationError("--header must be 'Name: value'") }
-        _ = try Target(parsing: url)
+        let target = try Target(parsing: url)
+        guard target.isLoopback else {
+            throw ValidationError("--url must name a loopback host (127.0.0.0/8, ::1 or localhost): gh-load only loads servers on this machine")
+        }
     }
 
     func makeSSLContext(for target: Target) throws -> NIOSSLContext? {

@@ -22,6 +22,13 @@ struct Target: Sendable, Equatable {
         }
     }
 
+    /// 127.0.0.0/8, ::1 or localhost: the only targets gh-load accepts.
+    var isLoopback: Bool {
+        let h = host.lowercased()
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        return hostIsIPLiteral && !h.contains(":") && h.hasPrefix("127.")
+    }
+
     enum ParseError: Error, CustomStringConvertible {
         case invalid(String)
         var description: String {

@@ -54,6 +54,11 @@ import Testing
         #expect(!u.hostIsIPLiteral)
         let v = try Target(parsing: "https://[::1]:9/")
         #expect(v.host == "::1" && v.port == 9 && v.hostHeader == "[::1]:9")
+        #expect(t.isLoopback && u.isLoopback && v.isLoopback)
+        #expect(try Target(parsing: "http://127.8.9.10:1/").isLoopback)
+        #expect(try !Target(parsing: "http://10.0.0.1/").isLoopback)
+        #expect(try !Target(parsing: "http://example.com/").isLoopback)
+        #expect(try !Target(parsing: "http://127.0.0.1.example.com/").isLoopback)
         #expect(throws: Target.ParseError.self) { try Target(parsing: "ftp://x") }
         #expect(throws: Target.ParseError.self) { try Target(parsing: "http://x:0/") }
     }
