@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+// The Gatehouse benchmark package: its own package so that the gateway's build
+// never depends on benchmark code. `gh-load` is the harness's HTTP/1.1 keep-alive
+// load generator; unlike wrk or h2load it can present a client certificate, so
+// mTLS scenarios can be measured with the same tool as the plain-TLS ones.
+import PackageDescription
+
+let package = Package(
+    name: "gatehouse-benchmarks",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gh-load", targets: ["gh-load"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "gh-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "gh-loadTests", dependencies: ["gh-load"]),
+    ]
+)
