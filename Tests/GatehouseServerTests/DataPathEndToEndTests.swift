@@ -291,6 +291,18 @@ final class DataPathEndToEndTests: XCTestCase {
         XCTAssertEqual(try fixture.curl("/still-serving").status, 200)
     }
 
+    func testAClientThatNeverFinishesTheHandshakeIsCutOffAndRecorded() async throws {
+        let fixture = try await GatewayFixture { $0.listeners[0].timeouts.handshake = .milliseconds(500) }
+        defer { Task { await fixture.shutdown() } }
+        let client = try RawHTTPClient(port: fixture.port, receiveTimeout: 3)
+        let start = Date()
+        XCTAssertTrue(client.isClosedByPeer())
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2.5)
+        let record = try XCTUnwrap(fixture.records(atLeast: 1).first)
+        XCTAssertEqual(record["reason"] as? String, "tls.handshake_timeout")
+        XCTAssertEqual(record["decision"] as? String, "deny")
+    }
+
     func testGracefulShutdownFinishesInFlightExchanges() async throws {
         let fixture = try await GatewayFixture { $0.upstreams[0].responseTimeout = .seconds(5) }
         let url = fixture.baseURL + "/slow"
