@@ -7,9 +7,11 @@ final class HeaderRewriterTests: XCTestCase {
     private func rewrite(_ pairs: [(String, String)], trusted: Bool = false, framing: RequestValidator.BodyFraming = .none)
         -> HeaderRewriter.Forwarded
     {
-        HeaderRewriter.upstreamRequestHeaders(
+        var random = FastRandom()
+        return HeaderRewriter.upstreamRequestHeaders(
             from: HTTPHeaders(pairs),
-            context: .init(clientIP: "192.0.2.7", clientIsTrustedProxy: trusted, scheme: "https", host: "api.example", framing: framing)
+            context: .init(clientIP: "192.0.2.7", clientIsTrustedProxy: trusted, scheme: "https", host: "api.example", framing: framing),
+            requestID: RequestIdentifiers.newRequestID(using: &random), random: &random
         )
     }
 

@@ -73,11 +73,15 @@ public struct DecisionRecord: Sendable, Equatable {
 }
 
 extension DecisionRecord {
-    /// One JSON object, no trailing newline. Hand-written: it runs once per request and
-    /// Foundation's encoder would dominate the writer's cost.
+    /// One JSON object, no trailing newline.
     public func jsonLine() -> String {
+        String(decoding: jsonBytes(), as: UTF8.self)
+    }
+
+    /// The record as JSON bytes. Hand-written: it runs once per request.
+    public func jsonBytes() -> [UInt8] {
         var json = JSONObjectWriter()
-        json.field("ts", RFC3339.format(millisecondsSinceEpoch: timestampMillis))
+        json.field("ts", plainASCII: RFC3339.bytes(millisecondsSinceEpoch: timestampMillis))
         json.field("request_id", requestID)
         json.field("listener", listener)
         json.field("route", route)
@@ -100,7 +104,7 @@ extension DecisionRecord {
                 inner.field("status", upstream.status)
             }
         }
-        json.field("duration_ms", (durationMillis * 1000).rounded() / 1000)
+        json.field("duration_ms", thousandths: Int((durationMillis * 1000).rounded()))
         json.object("policy") { inner in
             inner.field("version", policyVersion)
             inner.field("cohort", cohort)

@@ -1,92 +1,186 @@
-/// A minimal writer for flat JSON objects with correct string escaping.
-/// Nil values are written as `null` so every record has the same keys.
+/// A minimal writer for flat JSON objects with correct string escaping, into bytes.
+/// It runs once per request on the decision-log thread, so it avoids `String` building:
+/// plain ASCII values are copied in one go. Nil values are written as `null` so every record
+/// has the same keys.
 public struct JSONObjectWriter {
-    private var output: String = "{"
+    public private(set) var bytes: [UInt8]
     private var first = true
 
-    public init() {
-        output.reserveCapacity(512)
+    public init(capacity: Int = 512) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        bytes.append(UInt8(ascii: "{"))
     }
 
-    private mutating func key(_ name: String) {
-        if !first { output.append(",") }
+    private mutating func key(_ name: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
-        Self.appendQuoted(name, to: &output)
-        output.append(":")
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
-    public mutating func field(_ name: String, _ value: String?) {
+    public mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
-        if let value { Self.appendQuoted(value, to: &output) } else { output.append("null") }
+        if let value { Self.appendQuoted(value, to: &bytes) } else { bytes.append(contentsOf: Self.null) }
     }
 
-    public mutating func field(_ name: String, _ value: Int) {
+    public mutating func field(_ name: StaticString, _ value: Int) {
         key(name)
-        output.append(String(value))
+        Self.appendInteger(value, to: &bytes)
     }
 
-    public mutating func field(_ name: String, _ value: Double) {
+    /// A non-negative quantity with exactly three decimals (milliseconds with microsecond precision).
+    public mutating func field(_ name: StaticString, thousandths value: Int) {
         key(name)
-        output.append(value.isFinite ? String(value) : "null")
+        let magnitude = max(0, value)
+        Self.appendInteger(magnitude / 1000, to: &bytes)
+        bytes.append(UInt8(ascii: "."))
+        let fraction = magnitude % 1000
+        if fraction < 100 { bytes.append(UInt8(ascii: "0")) }
+        if fraction < 10 { bytes.append(UInt8(ascii: "0")) }
+        Self.appendInteger(fraction, to: &bytes)
     }
 
-    public mutating func field(_ name: String, _ value: Bool) {
+    public mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
-        output.append(value ? "true" : "false")
+        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
     }
 
-    public mutating func object(_ name: String, _ body: (inout JSONObjectWriter) -> Void) {
+    /// A string already known to need no escaping (e.g. a formatted timestamp).
+    public mutating func field(_ name: StaticString, plainASCII value: [UInt8]) {
         key(name)
-        var inner = JSONObjectWriter()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: value)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func object(_ name: StaticString, _ body: (inout JSONObjectWriter) -> Void) {
+        key(name)
+        var inner = JSONObjectWriter(capacity: 128)
         body(&inner)
-        output.append(inner.finish())
+        bytes.append(contentsOf: inner.finish())
     }
 
-    public mutating func finish() -> String {
-        output.append("}")
-        return output
+    /// Nested objects keyed by runtime strings (e.g. header names) use this.
+    public mutating func field(dynamic name: String, _ value: String) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        Self.appendQuoted(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        Self.appendQuoted(value, to: &bytes)
     }
 
-    static func appendQuoted(_ value: String, to output: inout String) {
-        output.append("\"")
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output.append("\\\"")
-            case "\\": output.append("\\\\")
-            case "\n": output.append("\\n")
-            case "\r": output.append("\\r")
-            case "\t": output.append("\\t")
-            case "\u{2028}": output.append("\\u2028")
-            case "\u{2029}": output.append("\\u2029")
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    output.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    output.unicodeScalars.append(scalar)
+    public mutating func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    public mutating func finishString() -> String {
+        String(decoding: finish(), as: UTF8.self)
+    }
+
+    private static let null: [UInt8] = Array("null".utf8)
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func appendInteger(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 {
+            bytes.append(UInt8(ascii: "-"))
+            appendInteger(-value, to: &bytes)
+            return
+        }
+        if value < 10 {
+            bytes.append(UInt8(truncatingIfNeeded: value) + 0x30)
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var remaining = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while remaining > 0 {
+                buffer[19 - count] = UInt8(truncatingIfNeeded: remaining % 10) + 0x30
+                remaining /= 10
+                count += 1
+            }
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            // Fast path: nothing to escape, copy the whole value.
+            if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F || $0 == 0xE2 }) {
+                bytes.append(contentsOf: utf8)
+                return
+            }
+            var index = 0
+            while index < utf8.count {
+                let byte = utf8[index]
+                switch byte {
+                case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+                case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+                case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                case 0xE2 where index + 2 < utf8.count && utf8[index + 1] == 0x80
+                    && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
+                    // U+2028/U+2029 are valid JSON but break JavaScript consumers of the log.
+                    bytes.append(contentsOf: Array("\\u202".utf8))
+                    bytes.append(utf8[index + 2] == 0xA8 ? UInt8(ascii: "8") : UInt8(ascii: "9"))
+                    index += 3
+                    continue
+                default:
+                    if byte < 0x20 || byte == 0x7F {
+                        bytes.append(contentsOf: Array("\\u00".utf8))
+                        bytes.append(hex[Int(byte >> 4)])
+                        bytes.append(hex[Int(byte & 0x0F)])
+                    } else {
+                        bytes.append(byte)
+                    }
                 }
+                index += 1
             }
         }
-        output.append("\"")
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 
 /// RFC 3339 timestamps in UTC with millisecond precision, without Foundation's formatters.
 public enum RFC3339 {
     public static func format(millisecondsSinceEpoch ms: Int64) -> String {
+        String(decoding: bytes(millisecondsSinceEpoch: ms), as: UTF8.self)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as 24 ASCII bytes.
+    public static func bytes(millisecondsSinceEpoch ms: Int64) -> [UInt8] {
         let millis = Int(((ms % 1000) + 1000) % 1000)
         var seconds = (ms - Int64(millis)) / 1000
         let secondOfDay = Int(((seconds % 86_400) + 86_400) % 86_400)
         seconds -= Int64(secondOfDay)
-        let days = Int(seconds / 86_400)
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        let (year, month, day) = civilDate(daysSinceEpoch: Int(seconds / 86_400))
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var remaining = value
+            while divisor > 0 {
+                out.append(UInt8(truncatingIfNeeded: (remaining / divisor) % 10) + 0x30)
+                remaining %= divisor
+                divisor /= 10
+            }
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-            + ".\(pad(millis, 3))Z"
+        put(year, 4); out.append(UInt8(ascii: "-")); put(month, 2); out.append(UInt8(ascii: "-")); put(day, 2)
+        out.append(UInt8(ascii: "T"))
+        put(secondOfDay / 3600, 2); out.append(UInt8(ascii: ":")); put(secondOfDay / 60 % 60, 2)
+        out.append(UInt8(ascii: ":")); put(secondOfDay % 60, 2)
+        out.append(UInt8(ascii: ".")); put(millis, 3); out.append(UInt8(ascii: "Z"))
+        return out
     }
 
     /// Howard Hinnant's days-from-civil inverse: exact for the proleptic Gregorian calendar.

@@ -4,23 +4,30 @@ public enum RequestIdentifiers {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func hex<G: RandomNumberGenerator>(bytes count: Int, using generator: inout G) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(count * 2)
-        var remaining = count
-        while remaining > 0 {
-            var word = generator.next()
-            for _ in 0..<min(8, remaining) {
-                let byte = UInt8(truncatingIfNeeded: word)
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
-                word >>= 8
-                remaining -= 1
+        String(unsafeUninitializedCapacity: count * 2) { out in
+            var written = 0
+            var remaining = count
+            while remaining > 0 {
+                var word = generator.next()
+                for _ in 0..<min(8, remaining) {
+                    let byte = UInt8(truncatingIfNeeded: word)
+                    out[written] = hexDigits[Int(byte >> 4)]
+                    out[written + 1] = hexDigits[Int(byte & 0x0F)]
+                    written += 2
+                    word >>= 8
+                    remaining -= 1
+                }
             }
+            return written
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// 128 random bits as 32 lowercase hex characters.
+    public static func newRequestID<G: RandomNumberGenerator>(using generator: inout G) -> String {
+        hex(bytes: 16, using: &generator)
+    }
+
+    /// 128 random bits from the system generator (one syscall; use a `FastRandom` on hot paths).
     public static func newRequestID() -> String {
         var rng = SystemRandomNumberGenerator()
         return hex(bytes: 16, using: &rng)
@@ -37,9 +44,13 @@ public enum RequestIdentifiers {
     }
 
     /// A fresh sampled traceparent: `00-<trace-id>-<parent-id>-01`.
+    public static func newTraceparent<G: RandomNumberGenerator>(using generator: inout G) -> String {
+        "00-\(hex(bytes: 16, using: &generator))-\(hex(bytes: 8, using: &generator))-01"
+    }
+
     public static func newTraceparent() -> String {
         var rng = SystemRandomNumberGenerator()
-        return "00-\(hex(bytes: 16, using: &rng))-\(hex(bytes: 8, using: &rng))-01"
+        return newTraceparent(using: &rng)
     }
 
     /// W3C Trace Context §3.2: version 00 layout, lowercase hex, ids not all zero.
@@ -53,5 +64,34 @@ public enum RequestIdentifiers {
         guard isHex(0..<2), isHex(3..<35), isHex(36..<52), isHex(53..<55) else { return false }
         guard !(bytes[0] == 0x66 && bytes[1] == 0x66) else { return false }  // version ff is invalid
         return !allZero(3..<35) && !allZero(36..<52)
+    }
+}
+
+/// xoshiro256** seeded from the system's CSPRNG: ids that are unique and unguessable enough
+/// for correlation, without a `getrandom` syscall per request. Not for keys or nonces.
+public struct FastRandom: RandomNumberGenerator, Sendable {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    public init() {
+        var system = SystemRandomNumberGenerator()
+        repeat {
+            state = (system.next(), system.next(), system.next(), system.next())
+        } while state == (0, 0, 0, 0)
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = rotate(state.1 &* 5, 7) &* 9
+        let shifted = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= shifted
+        state.3 = rotate(state.3, 45)
+        return result
+    }
+
+    private func rotate(_ value: UInt64, _ amount: UInt64) -> UInt64 {
+        (value << amount) | (value >> (64 - amount))
     }
 }

@@ -74,16 +74,18 @@ public final class DecisionLog: Sendable {
 
     /// Never blocks beyond a short append; safe to call on an event loop.
     public func record(_ record: DecisionRecord) {
-        let accepted = state.withLockedValue { queue -> Bool in
-            guard !queue.stopping, queue.pending.count + queue.inFlight < capacity else { return false }
+        let outcome = state.withLockedValue { queue -> (accepted: Bool, wasEmpty: Bool) in
+            guard !queue.stopping, queue.pending.count + queue.inFlight < capacity else { return (false, false) }
             queue.pending.append(record)
-            return true
+            return (true, queue.pending.count == 1)
         }
-        guard accepted else {
+        guard outcome.accepted else {
             dropped.wrappingIncrement(ordering: .relaxed)
             return
         }
-        signal()
+        // The writer drains the whole queue per wake-up, so only the first record after a
+        // drain needs to wake it: under load that is one wake-up per batch, not per request.
+        if outcome.wasEmpty { signal() }
     }
 
     /// Reopens the file (after log rotation). Called from the SIGHUP handler.
@@ -136,11 +138,11 @@ public final class DecisionLog: Sendable {
                 }
             }
             if !batch.isEmpty {
-                var text = ""
+                var text = [UInt8]()
                 text.reserveCapacity(batch.count * 400)
                 for record in batch {
-                    text += record.jsonLine()
-                    text += "\n"
+                    text.append(contentsOf: record.jsonBytes())
+                    text.append(UInt8(ascii: "\n"))
                 }
                 if Self.writeAll(text, to: descriptor) {
                     written.wrappingIncrement(by: batch.count, ordering: .relaxed)
@@ -153,7 +155,7 @@ public final class DecisionLog: Sendable {
             let drops = dropped.load(ordering: .relaxed)
             if drops != reportedDrops {
                 _ = Self.writeAll(
-                    "{\"gatehouse\":\"decision_log.dropped\",\"total\":\(drops),\"reason\":\"queue full\"}\n",
+                    Array("{\"gatehouse\":\"decision_log.dropped\",\"total\":\(drops),\"reason\":\"queue full\"}\n".utf8),
                     to: STDERR_FILENO
                 )
                 reportedDrops = drops
@@ -174,9 +176,8 @@ public final class DecisionLog: Sendable {
         return descriptor
     }
 
-    private static func writeAll(_ text: String, to descriptor: Int32) -> Bool {
-        var text = text
-        return text.withUTF8 { buffer -> Bool in
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer -> Bool in
             var offset = 0
             while offset < buffer.count {
                 let result = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)

@@ -55,10 +55,10 @@ final class EchoHandler: ChannelInboundHandler {
             json.field("method", head.method.rawValue)
             json.field("uri", head.uri)
             json.object("headers") { inner in
-                for (name, value) in head.headers { inner.field(name.lowercased(), value) }
+                for (name, value) in head.headers { inner.field(dynamic: name.lowercased(), value) }
             }
             json.field("body_bytes", bodyBytes)
-            let body = json.finish() + "\n"
+            let body = json.finishString() + "\n"
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "application/json")
             headers.add(name: "content-length", value: String(body.utf8.count))

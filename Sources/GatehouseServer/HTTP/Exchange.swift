@@ -28,10 +28,10 @@ struct Exchange {
     /// Close the client connection once the response is written.
     var closeAfterResponse = false
 
-    init(startedAt: NIODeadline = .now(), wallMillis: Int64) {
+    init(requestID: String, startedAt: NIODeadline = .now(), wallMillis: Int64 = WallClock.nowMillis()) {
         self.startedAt = startedAt
         self.startedWallMillis = wallMillis
-        self.requestID = RequestIdentifiers.newRequestID()
+        self.requestID = requestID
     }
 
     var method: HTTPMethod { head?.method ?? .GET }

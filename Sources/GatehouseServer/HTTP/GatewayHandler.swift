@@ -52,11 +52,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var upstream: UpstreamConnection?
     private var bufferedBody: [ByteBuffer] = []
     private var discardedBytes = 0
-    private var responseTimer: Scheduled<Void>?
+    /// The upstream's silence limit while a response is due; re-armed on every upstream read.
+    private var responseTimer: DeadlineTimer?
     private var clientReadsPaused = false
     private var clientReadPending = false
     private var upstreamNeedsFlush = false
     private var context: ChannelHandlerContext?
+    /// Per-connection id source: seeded once, no syscall per request.
+    private var random = FastRandom()
 
     init(dependencies: Dependencies, client: ClientAddress, timeouts: ConnectionTimeoutHandler?) {
         self.dependencies = dependencies
@@ -71,9 +74,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        responseTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.responseTimedOut() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        responseTimer?.cancel()
         self.context = nil
     }
 
@@ -115,7 +120,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let reason = Self.reason(for: parserError)
         switch state {
         case .idle, .rejecting:
-            if exchange == nil { exchange = Exchange(wallMillis: WallClock.nowMillis()) }
+            if exchange == nil { exchange = newExchange() }
             respondWithError(reason, close: true, context: context)
         case .connecting, .proxying:
             abortUpstream()
@@ -144,7 +149,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         timeouts?.requestStarted()
-        var exchange = Exchange(wallMillis: WallClock.nowMillis())
+        var exchange = newExchange()
         exchange.head = head
         let snapshot = dependencies.snapshots.snapshot
         self.snapshot = snapshot
@@ -188,7 +193,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             context: .init(
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
                 host: validated.host, framing: validated.framing
-            )
+            ),
+            requestID: exchange.requestID, random: &random
         )
         self.exchange?.requestID = forwarded.requestID
         var uri = target.path
@@ -322,16 +328,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     private func armResponseTimer() {
-        guard let context, let cluster = pool?.cluster else { return }
-        responseTimer?.cancel()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        responseTimer = context.eventLoop.scheduleTask(in: .init(cluster.config.responseTimeout)) {
-            loopBound.value.responseTimedOut()
-        }
+        guard let cluster = pool?.cluster else { return }
+        responseTimer?.arm(in: .init(cluster.config.responseTimeout))
     }
 
     private func responseTimedOut() {
-        responseTimer = nil
         guard state == .proxying, let upstream else { return }
         upstream.handler.receiver = nil
         upstreamFailed(.responseTimeout)
@@ -339,8 +340,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     /// Detaches from the upstream connection without reusing it.
     private func abortUpstream() {
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseTimer?.disarm()
         bufferedBody.removeAll()
         if let upstream {
             self.upstream = nil
@@ -386,8 +386,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     func upstreamResponseEnd() {
         guard let context, state == .proxying, let exchange, let upstream else { return }
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseTimer?.disarm()
         self.upstream = nil
         pool?.release(upstream, reusable: exchange.requestForwarded && exchange.upstreamKeepAlive)
         finish(decision: .allow, reason: .allowed, status: exchange.responseStatus)
@@ -439,7 +438,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Answers with a short generic error, records the decision, and either discards the
     /// rest of the request (keep-alive) or closes once the response is written.
     private func respondWithError(_ reason: ReasonCode, close: Bool, context: ChannelHandlerContext) {
-        var exchange = self.exchange ?? Exchange(wallMillis: WallClock.nowMillis())
+        var exchange = self.exchange ?? newExchange()
         let version = exchange.head?.version ?? .http1_1
         let closing = close || exchange.closeAfterResponse || exchange.head?.isKeepAlive == false
         var body = #"{"error":""# + reason.publicMessage + #"","request_id":""# + exchange.requestID + "\""
@@ -479,6 +478,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
+    }
+
+    private func newExchange() -> Exchange {
+        Exchange(requestID: RequestIdentifiers.newRequestID(using: &random))
     }
 
     private func closeClient(context: ChannelHandlerContext) {

@@ -56,7 +56,12 @@ enum HeaderRewriter {
         return tokens
     }
 
-    static func upstreamRequestHeaders(from incoming: HTTPHeaders, context: Context) -> Forwarded {
+    /// - Parameters:
+    ///   - requestID: the gateway's id for this request, used unless a trusted proxy sent one.
+    ///   - random: source for a new `traceparent` when the request carries no valid one.
+    static func upstreamRequestHeaders<G: RandomNumberGenerator>(
+        from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G
+    ) -> Forwarded {
         let listed = connectionTokens(incoming)
         var headers = HTTPHeaders()
         headers.reserveCapacity(incoming.count + 6)
@@ -104,13 +109,13 @@ enum HeaderRewriter {
         if let host = trustedHost ?? context.host { headers.add(name: "x-forwarded-host", value: host) }
         for value in trustedForwarded { headers.add(name: "forwarded", value: value) }
         if let trustedRealIP { headers.add(name: "x-real-ip", value: trustedRealIP) }
-        let requestID = trustedRequestID ?? RequestIdentifiers.newRequestID()
+        let requestID = trustedRequestID ?? generatedID
         headers.add(name: "x-request-id", value: requestID)
         if let traceparent {
             headers.add(name: "traceparent", value: traceparent)
             for value in tracestate { headers.add(name: "tracestate", value: value) }
         } else {
-            headers.add(name: "traceparent", value: RequestIdentifiers.newTraceparent())
+            headers.add(name: "traceparent", value: RequestIdentifiers.newTraceparent(using: &random))
         }
         return Forwarded(headers: headers, requestID: requestID)
     }

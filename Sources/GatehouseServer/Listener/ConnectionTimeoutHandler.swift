@@ -19,8 +19,8 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
     /// Writes the decision record for a head timeout.
     private let onHeadTimeout: () -> Void
     private var waitingForHead = true
-    private var idleTimer: Scheduled<Void>?
-    private var headTimer: Scheduled<Void>?
+    private var idleTimer: DeadlineTimer?
+    private var headTimer: DeadlineTimer?
     private var context: ChannelHandlerContext?
 
     init(timeouts: ListenerTimeouts, onHeadTimeout: @escaping () -> Void) {
@@ -31,11 +31,13 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { armIdle() }
+        idleTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.idleTimedOut() }
+        headTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.headTimedOut() }
+        if context.channel.isActive { idleTimer?.arm(in: idleTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        armIdle()
+        if waitingForHead { idleTimer?.arm(in: idleTimeout) }
         context.fireChannelActive()
     }
 
@@ -50,49 +52,36 @@ final class ConnectionTimeoutHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if waitingForHead && headTimer == nil {
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            headTimer = context.eventLoop.scheduleTask(in: headTimeout) { loopBound.value.headTimedOut() }
-        }
+        if waitingForHead, headTimer?.isArmed == false { headTimer?.arm(in: headTimeout) }
         context.fireChannelRead(data)
     }
 
     /// The HTTP layer received a complete request head.
     func requestStarted() {
         waitingForHead = false
-        cancelTimers()
+        idleTimer?.disarm()
+        headTimer?.disarm()
     }
 
     /// The exchange finished and the connection stays open for the next request.
     func requestFinished() {
         waitingForHead = true
-        armIdle()
-    }
-
-    private func armIdle() {
-        guard let context, idleTimer == nil, waitingForHead else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: idleTimeout) { loopBound.value.idleTimedOut() }
+        idleTimer?.arm(in: idleTimeout)
     }
 
     private func cancelTimers() {
         idleTimer?.cancel()
-        idleTimer = nil
         headTimer?.cancel()
-        headTimer = nil
     }
 
     private func idleTimedOut() {
-        idleTimer = nil
-        guard waitingForHead, headTimer == nil, let context else { return }
+        guard waitingForHead, headTimer?.isArmed == false, let context else { return }
         context.close(promise: nil)
     }
 
     private func headTimedOut() {
-        headTimer = nil
         guard waitingForHead, let context else { return }
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleTimer?.disarm()
         onHeadTimeout()
         let body = #"{"error":"request timeout"}"#
         var buffer = context.channel.allocator.buffer(capacity: 128)

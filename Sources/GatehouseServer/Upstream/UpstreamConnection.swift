@@ -27,7 +27,8 @@ final class UpstreamConnection: @unchecked Sendable {
     let channel: Channel
     let endpointIndex: Int
     let handler: UpstreamClientHandler
-    var idleTimeout: Scheduled<Void>?
+    /// When it was last put back in the pool; the pool's sweeper closes it after the idle timeout.
+    var idleSince = NIODeadline.distantPast
     var requestsServed = 0
 
     init(channel: Channel, endpointIndex: Int, handler: UpstreamClientHandler) {

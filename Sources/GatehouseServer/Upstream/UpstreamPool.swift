@@ -33,11 +33,15 @@ final class UpstreamPool {
     private(set) var openCount = 0
     private var waiters = CircularBuffer<Waiter>()
     private var nextWaiterID: UInt64 = 0
+    /// One sweeper per pool closes connections idle longer than `idle_timeout`, instead of a
+    /// timer per connection scheduled and cancelled on every request.
+    private var sweeper: DeadlineTimer?
 
     init(cluster: UpstreamCluster, eventLoop: EventLoop) {
         self.cluster = cluster
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: cluster.selector.endpoints.count)
+        self.sweeper = DeadlineTimer(eventLoop: eventLoop) { [weak self] in self?.sweepIdle() }
     }
 
     private var config: UpstreamConfig { cluster.config }
@@ -49,8 +53,6 @@ final class UpstreamPool {
         let endpoint = cluster.selector.next(excluding: excluding)
         while let connection = idle[endpoint].popLast() {
             idleCount -= 1
-            connection.idleTimeout?.cancel()
-            connection.idleTimeout = nil
             if connection.isUsable { return .ready(connection) }
         }
         if openCount < config.pool.maxConnectionsPerLoop {
@@ -96,12 +98,26 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
+        connection.idleSince = .now()
         idle[connection.endpointIndex].append(connection)
         idleCount += 1
-        let channel = connection.channel
-        connection.idleTimeout = eventLoop.scheduleTask(in: .init(config.pool.idleTimeout)) {
-            channel.close(promise: nil)
+        if sweeper?.isArmed == false { sweeper?.arm(in: .init(config.pool.idleTimeout)) }
+    }
+
+    private func sweepIdle() {
+        let timeout = TimeAmount(config.pool.idleTimeout)
+        let now = NIODeadline.now()
+        var oldestRemaining = NIODeadline.distantFuture
+        for endpoint in idle.indices {
+            // Stacks are LIFO, so the stale connections are at the bottom.
+            while let oldest = idle[endpoint].first, oldest.idleSince + timeout <= now {
+                idle[endpoint].removeFirst()
+                idleCount -= 1
+                oldest.channel.close(promise: nil)
+            }
+            if let oldest = idle[endpoint].first { oldestRemaining = min(oldestRemaining, oldest.idleSince) }
         }
+        if idleCount > 0 { sweeper?.arm(in: oldestRemaining + timeout - now) }
     }
 
     /// Closes every idle connection (shutdown).
@@ -157,7 +173,6 @@ final class UpstreamPool {
 
     private func connectionClosed(_ connection: UpstreamConnection) {
         openCount -= 1
-        connection.idleTimeout?.cancel()
         if let position = idle[connection.endpointIndex].firstIndex(where: { $0 === connection }) {
             idle[connection.endpointIndex].remove(at: position)
             idleCount -= 1

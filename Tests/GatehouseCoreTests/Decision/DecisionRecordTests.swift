@@ -28,7 +28,7 @@ final class DecisionRecordTests: XCTestCase {
     func testControlCharactersAreEscaped() throws {
         var writer = JSONObjectWriter()
         writer.field("k", "a\u{0}b\u{1F}c\u{7F}\u{2028}")
-        let line = writer.finish()
+        let line = writer.finishString()
         XCTAssertEqual(line, #"{"k":"a\u0000b\u001fc\u007f\u2028"}"#)
         XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)))
     }
