@@ -160,6 +160,29 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(Set(responses.compactMap { $0.header("x-request-id") }).count, 5)
     }
 
+    func testManyPipelinedRequestsBeyondTheQueueBoundAreAllAnsweredInOrder() async throws {
+        let fixture = try await GatewayFixture(tls: false)
+        defer { Task { await fixture.shutdown() } }
+        let client = try RawHTTPClient(port: fixture.port, receiveTimeout: 10)
+        let count = PipelinedRequests.maxEvents * 3
+        client.send((0..<count).map { "GET /q\($0) HTTP/1.1\r\nHost: a\r\n\r\n" }.joined())
+        let responses = client.readResponses(count)
+        XCTAssertEqual(responses.count, count)
+        XCTAssertEqual(responses.map(\.body), (0..<count).map { #"{"path":"/q\#($0)","body_bytes":0}"# })
+    }
+
+    func testAMalformedRequestPipelinedBehindAGoodOneIsAnsweredAfterIt() async throws {
+        let fixture = try await GatewayFixture(tls: false)
+        defer { Task { await fixture.shutdown() } }
+        let client = try RawHTTPClient(port: fixture.port)
+        client.send("GET /slow-ish HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n")
+        let responses = client.readResponses(2)
+        XCTAssertEqual(responses.map(\.status), [200, 400])
+        XCTAssertEqual(responses.last?.header("connection"), "close")
+        let records = fixture.records(atLeast: 2)
+        XCTAssertEqual(records.map { $0["reason"] as? String }, ["allowed", "request.malformed"])
+    }
+
     func testSlowHeadIsCutOffWith408() async throws {
         let fixture = try await GatewayFixture(tls: false)  // header_read: 1s
         defer { Task { await fixture.shutdown() } }

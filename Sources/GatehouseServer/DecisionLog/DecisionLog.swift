@@ -44,6 +44,8 @@ public final class DecisionLog: Sendable {
 
     private static let hasWork = 1
     private static let idle = 0
+    /// Longest a record waits in the queue before the writer picks it up on its own.
+    private static let pollInterval = 0.005
 
     public init(config: DecisionLogConfig) {
         self.path = config.path
@@ -74,18 +76,19 @@ public final class DecisionLog: Sendable {
 
     /// Never blocks beyond a short append; safe to call on an event loop.
     public func record(_ record: DecisionRecord) {
-        let outcome = state.withLockedValue { queue -> (accepted: Bool, wasEmpty: Bool) in
+        let earlyWake = max(1, capacity / 4)
+        let outcome = state.withLockedValue { queue -> (accepted: Bool, wakeWriter: Bool) in
             guard !queue.stopping, queue.pending.count + queue.inFlight < capacity else { return (false, false) }
             queue.pending.append(record)
-            return (true, queue.pending.count == 1)
+            return (true, queue.pending.count == earlyWake)
         }
         guard outcome.accepted else {
             dropped.wrappingIncrement(ordering: .relaxed)
             return
         }
-        // The writer drains the whole queue per wake-up, so only the first record after a
-        // drain needs to wake it: under load that is one wake-up per batch, not per request.
-        if outcome.wasEmpty { signal() }
+        // The writer wakes by itself every few milliseconds and drains the whole queue, so a
+        // request never pays for a futex wake-up; only a queue filling up fast wakes it early.
+        if outcome.wakeWriter { signal() }
     }
 
     /// Reopens the file (after log rotation). Called from the SIGHUP handler.
@@ -121,8 +124,9 @@ public final class DecisionLog: Sendable {
         var descriptor = initial
         var reportedDrops = 0
         while true {
-            queue.lock(whenValue: Self.hasWork)
-            queue.unlock(withValue: Self.idle)
+            if queue.lock(whenValue: Self.hasWork, timeoutSeconds: Self.pollInterval) {
+                queue.unlock(withValue: Self.idle)
+            }
             let (batch, stopping, reopen) = state.withLockedValue { queue -> ([DecisionRecord], Bool, Bool) in
                 let batch = queue.pending
                 queue.pending.removeAll(keepingCapacity: true)

@@ -178,7 +178,7 @@ public final class Gateway: Sendable {
         var encoder = HTTPResponseEncoder.Configuration()
         encoder.automaticallySetFramingHeaders = false  // the gateway frames responses explicitly
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: false,
+            withPipeliningAssistance: false, withErrorHandling: false,  // GatewayHandler queues pipelined requests
             withEncoderConfiguration: encoder, withDecoderLimitConfiguration: decoderLimits
         )
         try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, timeouts: timeouts))

@@ -9,8 +9,8 @@ import Glibc
 /// The per-connection heart of the data path: validate → normalise → route → decide →
 /// forward → respond, writing one decision record per request.
 ///
-/// It sits after NIO's `HTTPServerPipelineHandler`, so it sees one request at a time even
-/// when the client pipelines. Upstream connections run on this connection's event loop, so
+/// It handles one request at a time; requests a client pipelines behind it wait in a bounded
+/// queue (`PipelinedRequests`). Upstream connections run on this connection's event loop, so
 /// both sides are driven from here without locks. Backpressure runs both ways: when the
 /// side being written to stops being writable, reads on the other side are withheld.
 final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
@@ -54,8 +54,16 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var discardedBytes = 0
     /// The upstream's silence limit while a response is due; re-armed on every upstream read.
     private var responseTimer: DeadlineTimer?
-    private var clientReadsPaused = false
+    /// Client reads are withheld while the upstream cannot take more (or is not connected yet)...
+    private var clientReadsPausedForUpstream = false
+    /// ...or while the pipelined-request queue is full.
+    private var clientReadsPausedForPipeline = false
     private var clientReadPending = false
+    /// The current request's `.end` has arrived: anything more belongs to the next request.
+    private var requestEndSeen = false
+    private var pipelined = PipelinedRequests()
+    /// Draining on shutdown: finish the exchange in flight, then close.
+    private var quiescing = false
     private var upstreamNeedsFlush = false
     private var context: ChannelHandlerContext?
     /// Per-connection id source: seeded once, no syscall per request.
@@ -83,11 +91,58 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): receivedHead(head, context: context)
-        case .body(let body): receivedBody(body, context: context)
-        case .end: receivedEnd(context: context)
+        let part = unwrapInboundIn(data)
+        if state == .closed || quiescing && state == .idle { return }
+        if !pipelined.isEmpty || (state != .idle && requestEndSeen) {
+            // A pipelined request behind the exchange in flight: hold it.
+            if quiescing { return }
+            pipelined.append(.part(part))
+            if pipelined.isFull { clientReadsPausedForPipeline = true }
+            return
         }
+        deliver(part, context: context)
+    }
+
+    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            requestEndSeen = false
+            receivedHead(head, context: context)
+        case .body(let body):
+            receivedBody(body, context: context)
+        case .end:
+            requestEndSeen = true
+            receivedEnd(context: context)
+        }
+    }
+
+    /// Runs the pipelined requests held while the previous exchange was in flight.
+    private func deliverPipelined(context: ChannelHandlerContext) {
+        while state == .idle || (state != .closed && !requestEndSeen), let event = pipelined.popFirst() {
+            switch event {
+            case .part(let part): deliver(part, context: context)
+            case .parserError(let error): handleParserError(error, context: context)
+            }
+        }
+        if clientReadsPausedForPipeline && !pipelined.isFull {
+            clientReadsPausedForPipeline = false
+            resumeClientReadsIfUnblocked()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: an idle connection closes now; a busy one after its response.
+            quiescing = true
+            pipelined.removeAll()
+            if state == .idle {
+                closeClient(context: context)
+            } else {
+                exchange?.closeAfterResponse = true
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -99,7 +154,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func read(context: ChannelHandlerContext) {
-        if clientReadsPaused {
+        if clientReadsPausedForUpstream || clientReadsPausedForPipeline {
             clientReadPending = true
         } else {
             context.read()
@@ -117,11 +172,23 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             context.close(promise: nil)
             return
         }
+        if !pipelined.isEmpty || (state != .idle && requestEndSeen) {
+            // Bad bytes after a complete request: answer them in turn, after the exchange in flight.
+            pipelined.append(.parserError(parserError))
+            return
+        }
+        handleParserError(parserError, context: context)
+    }
+
+    private func handleParserError(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         let reason = Self.reason(for: parserError)
         switch state {
-        case .idle, .rejecting:
+        case .idle:
             if exchange == nil { exchange = newExchange() }
             respondWithError(reason, close: true, context: context)
+        case .rejecting:
+            // The request was already answered; its body is broken, so the connection goes.
+            closeClient(context: context)
         case .connecting, .proxying:
             abortUpstream()
             if exchange?.responseHeadSent == false {
@@ -390,15 +457,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         self.upstream = nil
         pool?.release(upstream, reusable: exchange.requestForwarded && exchange.upstreamKeepAlive)
         finish(decision: .allow, reason: .allowed, status: exchange.responseStatus)
-        // Settle all state before writing `.end`: writing it lets the pipeline handler deliver
-        // the next pipelined request to this handler synchronously.
         if exchange.closeAfterResponse {
             state = .closed
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
         } else {
-            becomeIdle()
+            // `.end` first: becoming idle may start a pipelined request, whose response must follow this one.
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            becomeIdle()
         }
     }
 
@@ -468,7 +534,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 loopBound.value.close(promise: nil)
             }
         } else {
-            // As above: state first, then `.end`, which may deliver the next request at once.
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if exchange.requestComplete || exchange.head == nil {
                 becomeIdle()
             } else {
@@ -476,7 +542,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 discardedBytes = 0
                 resumeClientReads()
             }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
 
@@ -493,8 +558,17 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         exchange = nil
         snapshot = nil
         state = .idle
-        resumeClientReads()
+        requestEndSeen = false
+        clientReadsPausedForUpstream = false
+        if quiescing, let context {
+            closeClient(context: context)
+            return
+        }
         timeouts?.requestFinished()
+        if !pipelined.isEmpty, let context {
+            deliverPipelined(context: context)
+        }
+        resumeClientReadsIfUnblocked()
     }
 
     /// Writes the one decision record for the current exchange.
@@ -524,16 +598,19 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     private func pauseClientReads() {
-        clientReadsPaused = true
+        clientReadsPausedForUpstream = true
     }
 
     private func resumeClientReads() {
-        guard clientReadsPaused else { return }
-        clientReadsPaused = false
-        if clientReadPending, let context {
-            clientReadPending = false
-            context.read()
-        }
+        guard clientReadsPausedForUpstream else { return }
+        clientReadsPausedForUpstream = false
+        resumeClientReadsIfUnblocked()
+    }
+
+    private func resumeClientReadsIfUnblocked() {
+        guard !clientReadsPausedForUpstream, !clientReadsPausedForPipeline, clientReadPending, let context else { return }
+        clientReadPending = false
+        context.read()
     }
 
     /// After a deny the rest of the request must be read or the connection closed. A small
