@@ -108,3 +108,25 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertEqual(framing(.ok, [], version: .http1_0), .closeDelimited)
     }
 }
+
+final class HeaderNameTests: XCTestCase {
+    func testClassificationIsCaseInsensitiveAndExact() {
+        XCTAssertEqual(HeaderName.classify("X-Forwarded-For"), .forwardedFor)
+        XCTAssertEqual(HeaderName.classify("x-forwarded-for"), .forwardedFor)
+        XCTAssertEqual(HeaderName.classify("X-FORWARDED-PROTO"), .forwardedProto)
+        XCTAssertEqual(HeaderName.classify("X-Forwarded-Fo"), .ordinary)
+        XCTAssertEqual(HeaderName.classify("X-Forwarded-Forx"), .ordinary)
+        XCTAssertEqual(HeaderName.classify("TE"), .hopByHop)
+        XCTAssertEqual(HeaderName.classify("Transfer-Encoding"), .hopByHop)
+        XCTAssertEqual(HeaderName.classify("Proxy-Anything"), .hopByHop)
+        XCTAssertEqual(HeaderName.classify("proxy"), .ordinary)
+        XCTAssertEqual(HeaderName.classify("X-Gatehouse-Peer-Id"), .gatehousePrivate)
+        XCTAssertEqual(HeaderName.classify("X-Forwarded-Client-Cert"), .clientCertificate)
+        XCTAssertEqual(HeaderName.classify("Connection"), .connection)
+        XCTAssertEqual(HeaderName.classify("Traceparent"), .traceparent)
+        XCTAssertEqual(HeaderName.classify("Content-Length"), .ordinary)
+        XCTAssertEqual(HeaderName.classify(""), .ordinary)
+        // Non-letters must not be folded: '[' is 'Z' + 1, '{' is 'z' + 1.
+        XCTAssertEqual(HeaderName.classify("x-real-i{"), .ordinary)
+    }
+}

@@ -177,8 +177,11 @@ public final class Gateway: Sendable {
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
         var encoder = HTTPResponseEncoder.Configuration()
         encoder.automaticallySetFramingHeaders = false  // the gateway frames responses explicitly
+        // GatewayHandler queues pipelined requests and answers protocol errors itself. NIO's
+        // outbound header validation is off: every header the gateway writes was either parsed
+        // (and so validated) by llhttp on the way in, or is the gateway's own fixed text.
         try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false,  // GatewayHandler queues pipelined requests
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: encoder, withDecoderLimitConfiguration: decoderLimits
         )
         try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, timeouts: timeouts))

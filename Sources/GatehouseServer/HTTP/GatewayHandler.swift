@@ -216,7 +216,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     private func receivedHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         timeouts?.requestStarted()
-        var exchange = newExchange()
+        let exchange = newExchange()
         exchange.head = head
         let snapshot = dependencies.snapshots.snapshot
         self.snapshot = snapshot
@@ -229,7 +229,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(rejection.reason, close: rejection.closeConnection, context: context)
             return
         }
-        self.exchange?.framing = validated.framing
+        exchange.framing = validated.framing
 
         let target: NormalizedTarget
         switch listener.normalizer.normalize(head.uri) {
@@ -238,16 +238,16 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(.requestInvalidPath, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
-        self.exchange?.path = target.path
+        exchange.path = target.path
 
         let host = validated.host.map(Router<CompiledRoute>.canonicalHost)
         guard let route = snapshot.router.match(host: host, path: target.path, method: head.method.rawValue) else {
             respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
-        self.exchange?.route = route
+        exchange.route = route
         let bodyLimit = route.maxBodyBytes ?? listener.config.limits.maxBodyBytes
-        self.exchange?.bodyLimit = bodyLimit
+        exchange.bodyLimit = bodyLimit
         if case .contentLength(let length) = validated.framing, length > bodyLimit {
             respondWithError(.requestTooLarge, close: true, context: context)
             return
@@ -263,13 +263,13 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             ),
             requestID: exchange.requestID, random: &random
         )
-        self.exchange?.requestID = forwarded.requestID
+        exchange.requestID = forwarded.requestID
         var uri = target.path
         if let query = target.query { uri += "?" + query }
-        self.exchange?.upstreamRequest = HTTPRequestHead(
+        exchange.upstreamRequest = HTTPRequestHead(
             version: .http1_1, method: head.method, uri: uri, headers: forwarded.headers
         )
-        if !head.isKeepAlive { self.exchange?.closeAfterResponse = true }
+        if !head.isKeepAlive { exchange.closeAfterResponse = true }
         if validated.expectsContinue {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))))
                 .whenFailure { _ in }
@@ -284,9 +284,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             discardedBytes += body.readableBytes
             if discardedBytes > Self.maxDiscardBytes { closeClient(context: context) }
         case .connecting, .proxying:
-            guard var exchange else { return }
+            guard let exchange else { return }
             exchange.bodyBytes += body.readableBytes
-            self.exchange = exchange
             if exchange.bodyBytes > exchange.bodyLimit {
                 abortUpstream()
                 if exchange.responseHeadSent {
@@ -418,7 +417,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     // MARK: UpstreamResponseReceiver
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard let context, state == .proxying, var exchange, let request = exchange.head else { return }
+        guard let context, state == .proxying, let exchange, let request = exchange.head else { return }
         armResponseTimer()
         exchange.upstreamStatus = Int(head.status.code)
         exchange.upstreamKeepAlive = head.isKeepAlive
@@ -435,7 +434,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         }
         exchange.responseHeadSent = true
         exchange.responseStatus = Int(head.status.code)
-        self.exchange = exchange
         let response = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
@@ -504,7 +502,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Answers with a short generic error, records the decision, and either discards the
     /// rest of the request (keep-alive) or closes once the response is written.
     private func respondWithError(_ reason: ReasonCode, close: Bool, context: ChannelHandlerContext) {
-        var exchange = self.exchange ?? newExchange()
+        let exchange = self.exchange ?? newExchange()
         let version = exchange.head?.version ?? .http1_1
         let closing = close || exchange.closeAfterResponse || exchange.head?.isKeepAlive == false
         var body = #"{"error":""# + reason.publicMessage + #"","request_id":""# + exchange.requestID + "\""

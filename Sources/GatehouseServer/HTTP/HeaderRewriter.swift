@@ -23,34 +23,18 @@ enum HeaderRewriter {
         var requestID: String
     }
 
-    /// Headers defined as hop-by-hop (RFC 9110 §7.6.1) plus the legacy ones proxies strip.
-    private static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-connection", "proxy-authenticate", "proxy-authorization", "http2-settings",
-    ]
-
-    /// Headers that only the gateway may set toward the upstream. `x-forwarded-*`,
-    /// `forwarded`, `x-real-ip`, `x-request-id` and `traceparent`/`tracestate` are kept from
-    /// a trusted proxy where noted below; identity headers never.
-    private static let gatewayOwned: Set<String> = [
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "forwarded",
-        "x-real-ip", "x-request-id", "traceparent", "tracestate", "x-forwarded-client-cert",
-    ]
-
     /// Names a `Connection` header may never remove: removing them would change framing or routing.
     private static let connectionProtected: Set<String> = ["host", "content-length"]
 
-    static func isHopByHop(_ lowercasedName: String) -> Bool {
-        hopByHop.contains(lowercasedName) || lowercasedName.hasPrefix("proxy-")
-    }
-
-    /// Tokens named by `Connection` headers, lowercased.
+    /// Tokens named by `Connection` headers, lowercased, other than the common `close` and
+    /// `keep-alive` (hop-by-hop anyway). Empty for almost every request.
     static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
         var tokens = Set<String>()
         for value in headers["connection"] {
             for token in value.split(separator: ",") {
                 let name = String(token).trimmingASCIIWhitespace().lowercased()
-                if !name.isEmpty && !connectionProtected.contains(name) { tokens.insert(name) }
+                if name.isEmpty || name == "close" || name == "keep-alive" || connectionProtected.contains(name) { continue }
+                tokens.insert(name)
             }
         }
         return tokens
@@ -75,30 +59,31 @@ enum HeaderRewriter {
         var trustedRealIP: String?
 
         for (name, value) in incoming {
-            let lower = name.lowercased()
-            if isHopByHop(lower) || listed.contains(lower) { continue }
-            if lower.hasPrefix("x-gatehouse-") { continue }
-            if gatewayOwned.contains(lower) {
-                switch lower {
-                case "traceparent":
-                    // Trace context is not a trust signal: pass a valid one through from anyone.
-                    if traceparent == nil, RequestIdentifiers.isValidTraceparent(value) { traceparent = value }
-                case "tracestate":
-                    if tracestate.count < 4 { tracestate.append(value) }
-                case "x-forwarded-for" where context.clientIsTrustedProxy: priorForwardedFor.append(value)
-                case "x-request-id" where context.clientIsTrustedProxy:
+            let kind = HeaderName.classify(name)
+            switch kind {
+            case .ordinary:
+                if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
+                headers.add(name: name, value: value)
+            case .hopByHop, .connection, .gatehousePrivate, .clientCertificate, .forwardedPort:
+                continue  // never forwarded; the gateway sets its own where it has one
+            case .traceparent:
+                // Trace context is not a trust signal: pass a valid one through from anyone.
+                if traceparent == nil, RequestIdentifiers.isValidTraceparent(value) { traceparent = value }
+            case .tracestate:
+                if tracestate.count < 4 { tracestate.append(value) }
+            case .forwardedFor, .requestID, .forwardedProto, .forwardedHost, .forwarded, .realIP:
+                // Kept only from a trusted proxy; any other client's copy is dropped.
+                guard context.clientIsTrustedProxy else { continue }
+                switch kind {
+                case .forwardedFor: priorForwardedFor.append(value)
+                case .requestID:
                     if trustedRequestID == nil, RequestIdentifiers.isAcceptableRequestID(value) { trustedRequestID = value }
-                case "x-forwarded-proto" where context.clientIsTrustedProxy:
-                    if value == "https" || value == "http" { trustedProto = value }
-                case "x-forwarded-host" where context.clientIsTrustedProxy:
-                    if RequestValidator.isValidHost(value) { trustedHost = value }
-                case "forwarded" where context.clientIsTrustedProxy: trustedForwarded.append(value)
-                case "x-real-ip" where context.clientIsTrustedProxy: trustedRealIP = value
-                default: break  // a client-sent copy of a gateway-owned header: dropped
+                case .forwardedProto: if value == "https" || value == "http" { trustedProto = value }
+                case .forwardedHost: if RequestValidator.isValidHost(value) { trustedHost = value }
+                case .forwarded: trustedForwarded.append(value)
+                default: trustedRealIP = value
                 }
-                continue
             }
-            headers.add(name: name, value: value)
         }
 
         if case .chunked = context.framing { headers.add(name: "transfer-encoding", value: "chunked") }
@@ -137,9 +122,14 @@ enum HeaderRewriter {
         var headers = HTTPHeaders()
         headers.reserveCapacity(upstream.headers.count + 2)
         for (name, value) in upstream.headers {
-            let lower = name.lowercased()
-            if isHopByHop(lower) || listed.contains(lower) || lower == "x-request-id" { continue }
-            headers.add(name: name, value: value)
+            switch HeaderName.classify(name) {
+            case .hopByHop, .connection, .requestID: continue
+            default:
+                if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
+                // Never relay a control byte to the client (response splitting), whatever the upstream sent.
+                guard RequestValidator.isCleanValue(value) else { continue }
+                headers.add(name: name, value: value)
+            }
         }
         headers.add(name: "x-request-id", value: requestID)
 

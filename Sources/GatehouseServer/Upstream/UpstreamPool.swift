@@ -142,8 +142,10 @@ final class UpstreamPool {
                 channel.eventLoop.makeCompletedFuture {
                     var encoder = HTTPRequestEncoder.Configuration()
                     encoder.automaticallySetFramingHeaders = false  // the gateway frames explicitly
+                    // Request headers were validated by the parser on the way in (see Gateway).
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
                         leftOverBytesStrategy: .fireError,
+                        enableOutboundHeaderValidation: false,
                         encoderConfiguration: encoder
                     )
                     try channel.pipeline.syncOperations.addHandler(UpstreamClientHandler())

@@ -1,0 +1,62 @@
+/// What a header name means to the gateway, decided without allocating: this runs for every
+/// header of every request and response.
+enum HeaderName: Equatable {
+    case ordinary
+    /// Hop-by-hop (RFC 9110 §7.6.1) or a legacy proxy header: never forwarded.
+    case hopByHop
+    /// `X-Gatehouse-*`: only the gateway may set these, always stripped from clients.
+    case gatehousePrivate
+    case connection
+    case forwardedFor, forwardedProto, forwardedHost, forwardedPort, forwarded, realIP
+    case requestID, traceparent, tracestate, clientCertificate
+
+    static func classify(_ name: String) -> HeaderName {
+        var name = name
+        return name.withUTF8 { bytes in
+            switch bytes.count {
+            case 2: if equals(bytes, "te") { return .hopByHop }
+            case 7: if equals(bytes, "trailer") || equals(bytes, "upgrade") { return .hopByHop }
+            case 9:
+                if equals(bytes, "forwarded") { return .forwarded }
+                if equals(bytes, "x-real-ip") { return .realIP }
+            case 10:
+                if equals(bytes, "connection") { return .connection }
+                if equals(bytes, "keep-alive") { return .hopByHop }
+                if equals(bytes, "tracestate") { return .tracestate }
+            case 11: if equals(bytes, "traceparent") { return .traceparent }
+            case 12: if equals(bytes, "x-request-id") { return .requestID }
+            case 14: if equals(bytes, "http2-settings") { return .hopByHop }
+            case 15: if equals(bytes, "x-forwarded-for") { return .forwardedFor }
+            case 16:
+                if equals(bytes, "x-forwarded-host") { return .forwardedHost }
+                if equals(bytes, "x-forwarded-port") { return .forwardedPort }
+            case 17:
+                if equals(bytes, "x-forwarded-proto") { return .forwardedProto }
+                if equals(bytes, "transfer-encoding") { return .hopByHop }
+            case 23: if equals(bytes, "x-forwarded-client-cert") { return .clientCertificate }
+            default: break
+            }
+            if hasPrefix(bytes, "proxy-") { return .hopByHop }
+            if hasPrefix(bytes, "x-gatehouse-") { return .gatehousePrivate }
+            return .ordinary
+        }
+    }
+
+    /// ASCII case-insensitive comparison against a lowercase literal.
+    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        return hasPrefix(bytes, lowercase)
+    }
+
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
+        let literal = lowercase.utf8Start
+        for index in 0..<count {
+            var byte = bytes[index]
+            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
+            if byte != literal[index] { return false }
+        }
+        return true
+    }
+}
