@@ -245,10 +245,11 @@ final class DataPathEndToEndTests: XCTestCase {
     }
 
     func testAnUpstreamAnsweringBeforeTheBodyEndsClosesTheClientConnection() async throws {
-        let fixture = try await GatewayFixture()
+        let fixture = try await GatewayFixture { $0.routes[0].maxBodyBytes = 128 << 20 }
         defer { Task { await fixture.shutdown() } }
         let file = NSTemporaryDirectory() + "early-\(UUID().uuidString)"
-        try Data(repeating: 0x62, count: 2_000_000).write(to: URL(fileURLWithPath: file))
+        // Large enough that the upstream's answer comes long before the body could have been relayed.
+        try Data(repeating: 0x62, count: 64 << 20).write(to: URL(fileURLWithPath: file))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let response = try fixture.curl("/early-413", ["-X", "POST", "--data-binary", "@" + file])
         XCTAssertEqual(response.status, 413)

@@ -165,6 +165,7 @@ public final class Gateway: Sendable {
                 TLSHandshakeGuardHandler(timeout: .init(listener.config.timeouts.handshake)) { recordRefusal($0, 0) }
             )
         }
+        if tls != nil { try pipeline.addHandler(WriteCoalescingHandler()) }
         let timeouts = ConnectionTimeoutHandler(timeouts: listener.config.timeouts) {
             recordRefusal(.requestTimeout, 408)
         }

@@ -65,6 +65,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Draining on shutdown: finish the exchange in flight, then close.
     private var quiescing = false
     private var upstreamNeedsFlush = false
+    private var clientNeedsFlush = false
     private var context: ChannelHandlerContext?
     /// Per-connection id source: seeded once, no syscall per request.
     private var random = FastRandom()
@@ -436,17 +437,22 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         exchange.responseStatus = Int(head.status.code)
         let response = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
+        clientNeedsFlush = true
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let context, state == .proxying else { return }
         armResponseTimer()
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        clientNeedsFlush = true
         if !context.channel.isWritable { upstream?.handler.pauseReads() }
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        // One flush per upstream read burst, and none when `.end` already flushed everything.
+        guard clientNeedsFlush, let context else { return }
+        clientNeedsFlush = false
+        context.flush()
     }
 
     func upstreamResponseEnd() {
@@ -461,6 +467,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
         } else {
             // `.end` first: becoming idle may start a pipelined request, whose response must follow this one.
+            clientNeedsFlush = false
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             becomeIdle()
         }
