@@ -97,10 +97,12 @@ rss_kib() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 before=$(rss_kib "$gpid" VmRSS)
 
 upload() {
-    curl -sS --max-time 600 -o "$work/out" -w '%{http_code} %{time_total}' -X POST -T "$work/payload" "http://127.0.0.1:$1/upload"
+    curl -sS --max-time 600 -H 'Expect:' -o "$work/out" -w '%{http_code} %{time_total}' -X POST -T "$work/payload" "http://127.0.0.1:$1/upload"
 }
-read -r direct_status direct_seconds < <(upload "$upstream_port")
-read -r gateway_status gateway_seconds < <(upload "$gateway_port")
+direct=$(upload "$upstream_port")
+gateway=$(upload "$gateway_port")
+read -r direct_status direct_seconds <<< "$direct"
+read -r gateway_status gateway_seconds <<< "$gateway"
 peak=$(rss_kib "$gpid" VmHWM)
 after=$(rss_kib "$gpid" VmRSS)
 received=$(cat "$work/out")
