@@ -15,8 +15,8 @@ final class GatewayFixture: @unchecked Sendable {
     let tls: Bool
     let pki: TestPKI.Files
 
-    init(tls: Bool = true, configure: (inout GatewayConfig) -> Void = { _ in }) async throws {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    init(tls: Bool = true, eventLoops: Int = 2, configure: (inout GatewayConfig) -> Void = { _ in }) async throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
         upstream = try TestUpstream(group: group)
         pki = try TestPKI.files()
         self.tls = tls
