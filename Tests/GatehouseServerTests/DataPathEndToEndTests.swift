@@ -292,6 +292,18 @@ final class DataPathEndToEndTests: XCTestCase {
         XCTAssertEqual(try fixture.curl("/still-serving").status, 200)
     }
 
+    func testMinimumTLSVersionIsEnforcedAndALPNIsHTTP1() async throws {
+        let fixture = try await GatewayFixture { $0.listeners[0].tls?.minimumVersion = .v1_3 }
+        defer { Task { await fixture.shutdown() } }
+        let old = try Shell.run("/usr/bin/curl", ["-sS", "--cacert", fixture.pki.caCertificate, "--tls-max", "1.2", fixture.baseURL + "/x"])
+        XCTAssertNotEqual(old.status, 0, "a TLS 1.2 client must be refused")
+        XCTAssertEqual(fixture.records(atLeast: 1).first?["reason"] as? String, "tls.handshake_failed")
+        let modern = try Shell.run("/usr/bin/curl", ["-sS", "-v", "--cacert", fixture.pki.caCertificate, "-o", "/dev/null", fixture.baseURL + "/x"])
+        XCTAssertEqual(modern.status, 0)
+        XCTAssertTrue(modern.stderr.contains("TLSv1.3"), modern.stderr)
+        XCTAssertTrue(modern.stderr.contains("ALPN: server accepted http/1.1") || modern.stderr.contains("ALPN, server accepted to use http/1.1"), modern.stderr)
+    }
+
     func testAClientThatNeverFinishesTheHandshakeIsCutOffAndRecorded() async throws {
         let fixture = try await GatewayFixture { $0.listeners[0].timeouts.handshake = .milliseconds(500) }
         defer { Task { await fixture.shutdown() } }

@@ -7,11 +7,10 @@ import NIOCore
 /// request, the first byte starts the head timer, and a client that dribbles a head
 /// (slowloris) is cut off when it runs out instead of each byte renewing the idle timer.
 /// On a head timeout it answers 408 itself, in bytes, because the HTTP layer has no
-/// request in flight to answer.
-final class ConnectionTimeoutHandler: ChannelDuplexHandler {
+/// request in flight to answer. Inbound-only, so NIO skips it for every outbound write.
+final class ConnectionTimeoutHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let idleTimeout: TimeAmount
