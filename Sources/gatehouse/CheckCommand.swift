@@ -13,13 +13,7 @@ struct CheckCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        let loaded: GatewayConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch let errors as ConfigErrors {
-            for issue in errors.issues { printError(issue.description) }
-            throw ExitCode(1)
-        }
+        let loaded = try loadConfigOrExit(config)
         // Compile as `serve` would (certificates, keys, endpoint addresses), without binding.
         do {
             _ = try Gateway(config: loaded, logger: Logger(label: "gatehouse.check"))

@@ -27,13 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
             _ = try DevPKI.generate(into: certs)
             print("made development certificates in \(certs)/")
         }
-        let loaded: GatewayConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch let errors as ConfigErrors {
-            for issue in errors.issues { printError(issue.description) }
-            throw ExitCode(1)
-        }
+        let loaded = try loadConfigOrExit(config)
         guard let echo = loaded.upstreams.first(where: { $0.name == upstream }), let endpoint = echo.endpoints.first else {
             printError("\(config): the demo needs an upstream named `\(upstream)` for the built-in echo server")
             throw ExitCode(1)

@@ -20,13 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let logger = Logger(label: "gatehouse")
-        let loaded: GatewayConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch let errors as ConfigErrors {
-            for issue in errors.issues { printError(issue.description) }
-            throw ExitCode(1)
-        }
+        let loaded = try loadConfigOrExit(config)
         try await runGateway(config: loaded, logger: logger)
     }
 }
@@ -97,6 +91,16 @@ func bootstrapLogging(level: Logger.Level) {
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
         return handler
+    }
+}
+
+/// Loads and validates a config; on failure prints every problem (`FILE:LINE:COL: key: ...`) and exits 1.
+func loadConfigOrExit(_ path: String) throws -> GatewayConfig {
+    do {
+        return try ConfigLoader.load(path: path)
+    } catch let errors as ConfigErrors {
+        for issue in errors.issues { printError(issue.description) }
+        throw ExitCode(1)
     }
 }
 
