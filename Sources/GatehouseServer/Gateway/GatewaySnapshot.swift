@@ -17,6 +17,7 @@ final class GatewaySnapshot: Sendable {
 
     init(config: GatewayConfig) throws {
         self.config = config
+        self.version = String(config.version.prefix(12))
         var clusters: [String: UpstreamCluster] = [:]
         for upstream in config.upstreams {
             do {
@@ -43,7 +44,8 @@ final class GatewaySnapshot: Sendable {
         )
     }
 
-    var version: String { String(config.version.prefix(12)) }
+    /// The policy version for decision records: the first 12 hex digits of the file's SHA-256.
+    let version: String
 }
 
 /// Holds the running snapshot; swapped atomically on reload.

@@ -72,12 +72,13 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     init(dependencies: Dependencies, client: ClientAddress, timeouts: ConnectionTimeoutHandler?) {
         self.dependencies = dependencies
+        self.listener = dependencies.listener
         self.client = client
         self.clientIsTrustedProxy = dependencies.listener.isTrustedProxy(client)
         self.timeouts = timeouts
     }
 
-    private var listener: ListenerRuntime { dependencies.listener }
+    private let listener: ListenerRuntime
 
     // MARK: Channel events
 
@@ -224,7 +225,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         self.exchange = exchange
 
         let validated: RequestValidator.Validated
-        switch RequestValidator(limits: listener.config.limits).validate(head) {
+        switch listener.validator.validate(head) {
         case .success(let result): validated = result
         case .failure(let rejection):
             respondWithError(rejection.reason, close: rejection.closeConnection, context: context)
@@ -378,7 +379,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         guard let request = exchange?.upstreamRequest else { return }
         upstream = connection
         connection.handler.receiver = self
-        exchange?.upstreamEndpoint = pool?.cluster.selector.endpoints[connection.endpointIndex].label
+        exchange?.upstreamEndpoint = connection.endpointLabel
         state = .proxying
         connection.channel.write(HTTPClientRequestPart.head(request), promise: nil)
         for body in bufferedBody {
@@ -396,7 +397,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     private func armResponseTimer() {
         guard let cluster = pool?.cluster else { return }
-        responseTimer?.arm(in: .init(cluster.config.responseTimeout))
+        responseTimer?.arm(in: cluster.responseTimeout)
     }
 
     private func responseTimedOut() {

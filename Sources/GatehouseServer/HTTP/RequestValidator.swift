@@ -6,7 +6,7 @@ import NIOHTTP1
 /// (The body limit depends on the route, so the handler checks it after routing.)
 /// Each failure is a value naming the reason; `closeConnection` says whether the framing
 /// is in doubt (then the connection cannot safely carry another request).
-struct RequestValidator {
+struct RequestValidator: Sendable {
     struct Rejection: Error, Equatable {
         var reason: ReasonCode
         var closeConnection: Bool

@@ -2,15 +2,21 @@ import GatehouseCore
 import NIOCore
 
 /// One listener's settings as the data path needs them, shared by its connections.
-struct ListenerRuntime: Sendable {
+/// A class: handlers read it on every request, and copying a struct of this size would
+/// retain and release each of its strings and arrays every time.
+final class ListenerRuntime: Sendable {
     let config: ListenerConfig
     let normalizer: PathNormalizer
-    var name: String { config.name }
-    var scheme: String { config.tls == nil ? "http" : "https" }
+    let validator: RequestValidator
+    let name: String
+    let scheme: String
 
     init(config: ListenerConfig) {
         self.config = config
         self.normalizer = PathNormalizer(mergeSlashes: config.mergeSlashes)
+        self.validator = RequestValidator(limits: config.limits)
+        self.name = config.name
+        self.scheme = config.tls == nil ? "http" : "https"
     }
 
     func isTrustedProxy(_ client: ClientAddress) -> Bool {

@@ -7,6 +7,8 @@ final class UpstreamCluster: Sendable {
     let name: String
     let config: UpstreamConfig
     let selector: EndpointSelector
+    /// Read on every request: kept as a `TimeAmount` rather than reached through `config`.
+    let responseTimeout: TimeAmount
 
     /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
     /// path would block it. Endpoint names are therefore not re-resolved until reload.
@@ -20,5 +22,6 @@ final class UpstreamCluster: Sendable {
             )
         }
         self.selector = EndpointSelector(endpoints: endpoints, ejection: config.ejection)
+        self.responseTimeout = TimeAmount(config.responseTimeout)
     }
 }

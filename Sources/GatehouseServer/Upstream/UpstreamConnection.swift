@@ -26,14 +26,17 @@ enum UpstreamFailure: Error, Equatable {
 final class UpstreamConnection: @unchecked Sendable {
     let channel: Channel
     let endpointIndex: Int
+    /// `host:port` as configured, for decision records.
+    let endpointLabel: String
     let handler: UpstreamClientHandler
     /// When it was last put back in the pool; the pool's sweeper closes it after the idle timeout.
     var idleSince = NIODeadline.distantPast
     var requestsServed = 0
 
-    init(channel: Channel, endpointIndex: Int, handler: UpstreamClientHandler) {
+    init(channel: Channel, endpointIndex: Int, endpointLabel: String, handler: UpstreamClientHandler) {
         self.channel = channel
         self.endpointIndex = endpointIndex
+        self.endpointLabel = endpointLabel
         self.handler = handler
     }
 

@@ -39,11 +39,13 @@ final class UpstreamPool {
 
     init(cluster: UpstreamCluster, eventLoop: EventLoop) {
         self.cluster = cluster
+        self.limits = cluster.config.pool
         self.eventLoop = eventLoop
         self.idle = Array(repeating: [], count: cluster.selector.endpoints.count)
         self.sweeper = DeadlineTimer(eventLoop: eventLoop) { [weak self] in self?.sweepIdle() }
     }
 
+    private let limits: UpstreamPoolConfig
     private var config: UpstreamConfig { cluster.config }
 
     /// A connection to the next endpoint in rotation (other than `excluding`, used for the
@@ -55,10 +57,10 @@ final class UpstreamPool {
             idleCount -= 1
             if connection.isUsable { return .ready(connection) }
         }
-        if openCount < config.pool.maxConnectionsPerLoop {
+        if openCount < limits.maxConnectionsPerLoop {
             return .pending(connect(endpoint: endpoint))
         }
-        guard waiters.count < config.pool.maxPendingPerLoop else {
+        guard waiters.count < limits.maxPendingPerLoop else {
             return .pending(eventLoop.makeFailedFuture(UpstreamFailure.poolExhausted))
         }
         let promise = eventLoop.makePromise(of: UpstreamConnection.self)
@@ -94,18 +96,18 @@ final class UpstreamPool {
             waiter.promise.succeed(connection)
             return
         }
-        guard idleCount < config.pool.maxIdlePerLoop else {
+        guard idleCount < limits.maxIdlePerLoop else {
             connection.channel.close(promise: nil)
             return
         }
         connection.idleSince = .now()
         idle[connection.endpointIndex].append(connection)
         idleCount += 1
-        if sweeper?.isArmed == false { sweeper?.arm(in: .init(config.pool.idleTimeout)) }
+        if sweeper?.isArmed == false { sweeper?.arm(in: .init(limits.idleTimeout)) }
     }
 
     private func sweepIdle() {
-        let timeout = TimeAmount(config.pool.idleTimeout)
+        let timeout = TimeAmount(limits.idleTimeout)
         let now = NIODeadline.now()
         var oldestRemaining = NIODeadline.distantFuture
         for endpoint in idle.indices {
@@ -156,7 +158,9 @@ final class UpstreamPool {
             .assumeIsolated()
             .flatMapThrowing { channel -> UpstreamConnection in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamClientHandler.self)
-                let connection = UpstreamConnection(channel: channel, endpointIndex: endpoint, handler: handler)
+                let connection = UpstreamConnection(
+                    channel: channel, endpointIndex: endpoint, endpointLabel: selector.endpoints[endpoint].label, handler: handler
+                )
                 handler.onClose = { [weak self] in self?.connectionClosed(connection) }
                 selector.recordConnectSuccess(endpoint)
                 return connection
