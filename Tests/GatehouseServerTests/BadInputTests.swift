@@ -149,6 +149,18 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(fixture.upstream.waitForRequests(1).map(\.head.uri), ["/y"])
     }
 
+    func testADeniedRequestWithALargeBodyIsAnsweredAndTheConnectionClosed() async throws {
+        // Past the discard bound, reading a denied body to keep the connection is not worth it.
+        let fixture = try await GatewayFixture(tls: false) { $0.routes[0].match.methods = ["GET"] }
+        defer { Task { await fixture.shutdown() } }
+        let client = try RawHTTPClient(port: fixture.port)
+        client.send("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \(2 << 20)\r\n\r\n" + String(repeating: "z", count: 4096))
+        let responses = client.readResponses(1)
+        XCTAssertEqual(responses.first?.status, 404)
+        XCTAssertEqual(responses.first?.header("connection"), "close")
+        XCTAssertTrue(client.isClosedByPeer())
+    }
+
     func testPipelinedRequestsAreAnsweredInOrder() async throws {
         let fixture = try await GatewayFixture(tls: false)
         defer { Task { await fixture.shutdown() } }

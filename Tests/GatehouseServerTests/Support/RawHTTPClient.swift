@@ -89,13 +89,13 @@ final class RawHTTPClient {
         return RawResponse.parseAll(output)
     }
 
-    /// True when the server has closed the connection (a read returns EOF within the timeout).
+    /// True when the server has closed the connection (EOF or reset within the receive timeout).
     func isClosedByPeer() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             if count == 0 { return true }
-            if count < 0 { return false }
+            if count < 0 { return errno == ECONNRESET }  // a reset is a close too; EAGAIN is the timeout
         }
     }
 }
