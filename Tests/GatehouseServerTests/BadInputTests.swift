@@ -149,8 +149,9 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(fixture.upstream.waitForRequests(1).map(\.head.uri), ["/y"])
     }
 
-    func testADeniedRequestWithALargeBodyIsAnsweredAndTheConnectionClosed() async throws {
-        // Past the discard bound, reading a denied body to keep the connection is not worth it.
+    func testADeniedRequestWithALargeBodyIsAnsweredAndTheConnectionClosedGracefully() async throws {
+        // Past the discard bound, reading a denied body to keep the connection is not worth it,
+        // but the close must not be a reset that could destroy the answer (lingering close).
         let fixture = try await GatewayFixture(tls: false) { $0.routes[0].match.methods = ["GET"] }
         defer { Task { await fixture.shutdown() } }
         let client = try RawHTTPClient(port: fixture.port)
@@ -158,7 +159,9 @@ final class BadInputTests: XCTestCase {
         let responses = client.readResponses(1)
         XCTAssertEqual(responses.first?.status, 404)
         XCTAssertEqual(responses.first?.header("connection"), "close")
-        XCTAssertTrue(client.isClosedByPeer())
+        // The client keeps sending its body after the answer; the gateway half-closed and drains it.
+        XCTAssertGreaterThan(client.sendUntilBlocked([UInt8](repeating: 0x7A, count: 256 * 1024), timeout: 1), 0)
+        XCTAssertTrue(client.receivesEndOfStream(), "an orderly FIN, not a reset")
     }
 
     func testPipelinedRequestsAreAnsweredInOrder() async throws {

@@ -259,6 +259,19 @@ final class DataPathEndToEndTests: XCTestCase {
         XCTAssertEqual(record["status"] as? Int, 413)
     }
 
+    func testALargeUploadToADeniedRouteGetsItsAnswerOverTLS() async throws {
+        let fixture = try await GatewayFixture { $0.routes[0].match.methods = ["GET"] }
+        defer { Task { await fixture.shutdown() } }
+        let file = NSTemporaryDirectory() + "denied-\(UUID().uuidString)"
+        try Data(repeating: 0x63, count: 8 << 20).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for expect in ["Expect:", "Expect: 100-continue"] {
+            let response = try fixture.curl("/upload", ["-X", "POST", "-H", expect, "--data-binary", "@" + file])
+            XCTAssertEqual(response.status, 404, expect)
+        }
+        XCTAssertEqual(fixture.records(atLeast: 2).map { $0["reason"] as? String }, ["route.not_found", "route.not_found"])
+    }
+
     func testHeadRequestGetsNoBody() async throws {
         let fixture = try await GatewayFixture()
         defer { Task { await fixture.shutdown() } }

@@ -535,9 +535,15 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         finish(decision: decision, reason: reason, status: reason.httpStatus)
         if closing {
             state = .closed
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            // The client may still be sending a body we will not read. Closing outright would
+            // make the kernel answer its next bytes with a reset, which can destroy our response
+            // before the client reads it. So: half-close, keep reading (and dropping) for a
+            // short while, then close (nginx's lingering close).
+            let linger = exchange.head != nil && !exchange.requestComplete && exchange.framing != .none
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                loopBound.value.close(promise: nil)
+                let (handler, context) = loopBound.value
+                if linger { handler.lingerThenClose(context: context) } else { context.close(promise: nil) }
             }
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -549,6 +555,23 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 resumeClientReads()
             }
         }
+    }
+
+    /// How long a half-closed connection keeps draining the client's unread request body.
+    static let lingerTime = TimeAmount.seconds(2)
+
+    private func lingerThenClose(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        context.close(mode: .output, promise: nil)
+        pipelined.removeAll()
+        clientReadsPausedForUpstream = false
+        clientReadsPausedForPipeline = false
+        if clientReadPending {
+            clientReadPending = false
+            context.read()
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.lingerTime) { loopBound.value.close(promise: nil) }
     }
 
     private func newExchange() -> Exchange {

@@ -89,6 +89,16 @@ final class RawHTTPClient {
         return RawResponse.parseAll(output)
     }
 
+    /// True when the next read is an orderly end of stream (FIN), not a reset or a timeout.
+    func receivesEndOfStream() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 { return true }
+            if count < 0 { return false }
+        }
+    }
+
     /// True when the server has closed the connection (EOF or reset within the receive timeout).
     func isClosedByPeer() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
