@@ -43,11 +43,6 @@ public struct JSONObjectWriter {
         Self.appendInteger(fraction, to: &bytes)
     }
 
-    public mutating func field(_ name: StaticString, _ value: Bool) {
-        key(name)
-        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
-    }
-
     /// A string already known to need no escaping (e.g. a formatted timestamp).
     public mutating func field(_ name: StaticString, plainASCII value: [UInt8]) {
         key(name)

@@ -35,8 +35,6 @@ final class Exchange {
         self.requestID = requestID
     }
 
-    var method: HTTPMethod { head?.method ?? .GET }
-
     /// Idempotent per RFC 9110 §9.2.2: safe to send twice.
     var isIdempotent: Bool {
         switch head?.method {

@@ -360,7 +360,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             attach(connection, context: context)
         case .failure(let error):
             let connectError = error as? UpstreamPool.ConnectError
-            let failure = connectError?.failure ?? (error as? UpstreamFailure) ?? .connectFailed
+            let poolExhausted = (error as? UpstreamFailure) == .poolExhausted
             if let connectError, exchange.attempts < 2, exchange.isIdempotent,
                 pool?.cluster.selector.endpoints.count ?? 0 > 1
             {
@@ -370,7 +370,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 return
             }
             resumeClientReads()
-            respondWithError(failure == .poolExhausted ? .upstreamPoolExhausted : .upstreamUnavailable,
+            respondWithError(poolExhausted ? .upstreamPoolExhausted : .upstreamUnavailable,
                 close: !(exchange.requestComplete || exchange.framing == .none), context: context)
         }
     }

@@ -14,7 +14,6 @@ protocol UpstreamResponseReceiver: AnyObject {
 
 enum UpstreamFailure: Error, Equatable {
     case connectFailed
-    case connectTimeout
     case poolExhausted
     case closedEarly
     case protocolError

@@ -11,7 +11,6 @@ import NIOPosix
 final class UpstreamPool {
     /// A failed connect, naming the endpoint so a retry can go elsewhere.
     struct ConnectError: Error {
-        let failure: UpstreamFailure
         let endpoint: Int
     }
 
@@ -169,10 +168,8 @@ final class UpstreamPool {
                 openCount -= 1
                 selector.recordConnectFailure(endpoint)
                 serveWaiterAfterClose()
-                if let error = error as? ChannelError, case .connectTimeout = error {
-                    throw ConnectError(failure: .connectTimeout, endpoint: endpoint)
-                }
-                throw ConnectError(failure: .connectFailed, endpoint: endpoint)
+                // Refused or timed out: both mean 502 `upstream.unavailable`, so one case serves.
+                throw ConnectError(endpoint: endpoint)
             }
             .nonisolated()
     }
