@@ -17,11 +17,28 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
 
     case tlsHandshakeFailed = "tls.handshake_failed"
     case tlsHandshakeTimeout = "tls.handshake_timeout"
+    /// The listener requires a client certificate and none was presented.
+    case tlsNoClientCert = "tls.no_client_cert"
+    /// The chain does not verify against the bundle of the trust domain the SVID claims.
+    case tlsUntrustedChain = "tls.untrusted_chain"
+    /// The client certificate is not a valid X.509-SVID (URI SANs, SPIFFE ID, CA flag, key usage).
+    case tlsInvalidSVID = "tls.invalid_svid"
+    /// The client certificate is expired or not yet valid.
+    case tlsCertificateExpired = "tls.cert_expired"
+
+    /// The route requires a peer and the connection has no verified client certificate.
+    case peerMissing = "peer.missing"
+    /// The verified peer is not in the route's `peers`.
+    case peerNotAllowed = "peer.not_allowed"
 
     case upstreamUnavailable = "upstream.unavailable"
     case upstreamTimeout = "upstream.timeout"
     case upstreamProtocolError = "upstream.protocol_error"
     case upstreamPoolExhausted = "upstream.pool_exhausted"
+    /// The upstream's certificate verified but does not carry the SPIFFE ID the upstream must present.
+    case upstreamIdentityMismatch = "upstream.identity_mismatch"
+    /// The TLS handshake with the upstream failed (untrusted chain, protocol error).
+    case upstreamTLSFailed = "upstream.tls_failed"
 
     /// The HTTP status a client receives for this reason. TLS reasons have no HTTP
     /// exchange; their records carry status 0.
@@ -36,8 +53,12 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .requestTimeout: return 408
         case .requestExpectationFailed: return 417
         case .requestUnsupportedMethod: return 405
-        case .tlsHandshakeFailed, .tlsHandshakeTimeout: return 0
-        case .upstreamUnavailable, .upstreamProtocolError: return 502
+        case .tlsHandshakeFailed, .tlsHandshakeTimeout, .tlsNoClientCert, .tlsUntrustedChain, .tlsInvalidSVID,
+            .tlsCertificateExpired:
+            return 0
+        case .peerMissing: return 401
+        case .peerNotAllowed: return 403
+        case .upstreamUnavailable, .upstreamProtocolError, .upstreamIdentityMismatch, .upstreamTLSFailed: return 502
         case .upstreamTimeout: return 504
         case .upstreamPoolExhausted: return 503
         }
@@ -48,6 +69,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         switch self.httpStatus {
         case 200: return "ok"
         case 400: return "bad request"
+        case 401: return "unauthorized"
+        case 403: return "forbidden"
         case 404: return "not found"
         case 405: return "method not allowed"
         case 408: return "request timeout"
