@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the gateway. SIGTERM/SIGINT drain and exit; SIGHUP reopens the decision log."
+        abstract: "Run the gateway. SIGTERM/SIGINT drain and exit; SIGHUP reopens the decision log and re-reads TLS material."
     )
 
     @Option(name: .long, help: "The configuration file.")
@@ -38,8 +38,9 @@ func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping 
         throw ExitCode(1)
     }
     let hangups = SignalWatcher(signal: SIGHUP) {
-        logger.info("SIGHUP: reopening the decision log")
+        logger.info("SIGHUP: reopening the decision log, re-reading certificates, keys and trust bundles")
         gateway.decisionLog.reopen()
+        gateway.reloadTLSMaterial()
     }
     defer { hangups.cancel() }
     let service = GatewayService(gateway: gateway, onReady: beforeServing)

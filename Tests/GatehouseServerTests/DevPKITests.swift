@@ -76,7 +76,8 @@ final class DevPKITests: XCTestCase {
             [
                 "ca.pem", "ca.key", "server.pem", "server.key", "client-prod.pem", "client-prod.key",
                 "client-staging.pem", "client-staging.key", "untrusted-ca.pem", "client-untrusted.pem",
-                "client-untrusted.key", "README.txt",
+                "client-untrusted.key", "README.txt", "staging-ca.pem", "staging-ca.key", "upstream.pem",
+                "upstream.key",
             ]
         )
         for role in DevPKIManifest.Role.allCases {
@@ -87,7 +88,8 @@ final class DevPKITests: XCTestCase {
         let readme = try String(contentsOfFile: self.manifest[.readme], encoding: .utf8)
         for name in ["ca.pem", "ca.key", "server.pem", "server.key", "client-prod.pem", "client-staging.pem",
                      "untrusted-ca.pem", "client-untrusted.pem", DevPKI.prodClientSPIFFEID,
-                     DevPKI.stagingClientSPIFFEID, DevPKI.untrustedClientSPIFFEID]
+                     DevPKI.stagingClientSPIFFEID, DevPKI.untrustedClientSPIFFEID, "staging-ca.pem", "upstream.pem",
+                     DevPKI.gatewaySPIFFEID, DevPKI.upstreamSPIFFEID]
         {
             XCTAssertTrue(readme.contains(name), "README mentions \(name)")
         }
@@ -125,7 +127,7 @@ final class DevPKITests: XCTestCase {
     // MARK: - Certificate contents
 
     func testCAs() throws {
-        for role in [DevPKIManifest.Role.caCertificate, .untrustedCACertificate] {
+        for role in [DevPKIManifest.Role.caCertificate, .stagingCACertificate, .untrustedCACertificate] {
             let ca = try self.certificate(role)
             XCTAssertEqual(ca.subject, ca.issuer, role.fileName)
             XCTAssertEqual(try ca.extensions.basicConstraints, .isCertificateAuthority(maxPathLength: 0))
@@ -136,10 +138,9 @@ final class DevPKITests: XCTestCase {
             XCTAssertTrue(ca.publicKey.isValidSignature(ca.signature, for: ca), "self-signed")
             XCTAssertEqual(ca.signatureAlgorithm, .ecdsaWithSHA256)
         }
-        XCTAssertNotEqual(
-            try self.certificate(.caCertificate).subject,
-            try self.certificate(.untrustedCACertificate).subject
-        )
+        let subjects = try [DevPKIManifest.Role.caCertificate, .stagingCACertificate, .untrustedCACertificate]
+            .map { try self.certificate($0).subject }
+        XCTAssertEqual(Set(subjects).count, 3, "one distinct CA per trust domain, plus the untrusted one")
     }
 
     func testServerCertificate() throws {
@@ -152,9 +153,10 @@ final class DevPKITests: XCTestCase {
                 .dnsName("localhost"),
                 .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
                 .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+                .uniformResourceIdentifier(DevPKI.gatewaySPIFFEID),
             ]
         )
-        XCTAssertEqual(try server.extensions.extendedKeyUsage.map(Array.init), [.serverAuth])
+        XCTAssertEqual(try server.extensions.extendedKeyUsage.map(Array.init), [.serverAuth, .clientAuth])
         XCTAssertEqual(try server.extensions.basicConstraints, .notCertificateAuthority)
         XCTAssertEqual(server.notValidBefore, self.now - 3600)
         XCTAssertEqual(server.notValidAfter, self.now + 90 * 24 * 3600)
@@ -167,7 +169,7 @@ final class DevPKITests: XCTestCase {
     func testClientSVIDs() throws {
         let expectations: [(DevPKIManifest.Role, String, DevPKIManifest.Role)] = [
             (.prodClientCertificate, "spiffe://prod.example/ns/default/sa/billing-client", .caCertificate),
-            (.stagingClientCertificate, "spiffe://staging.example/ns/default/sa/billing-client", .caCertificate),
+            (.stagingClientCertificate, "spiffe://staging.example/ns/default/sa/billing-client", .stagingCACertificate),
             (.untrustedClientCertificate, "spiffe://prod.example/ns/default/sa/intruder", .untrustedCACertificate),
         ]
         for (role, spiffeID, issuerRole) in expectations {
@@ -197,7 +199,7 @@ final class DevPKITests: XCTestCase {
     func testSerialsAreDistinct() throws {
         let roles: [DevPKIManifest.Role] = [
             .caCertificate, .serverCertificate, .prodClientCertificate, .stagingClientCertificate,
-            .untrustedCACertificate, .untrustedClientCertificate,
+            .untrustedCACertificate, .untrustedClientCertificate, .stagingCACertificate, .upstreamCertificate,
         ]
         let serials = try roles.map { try self.certificate($0).serialNumber }
         XCTAssertEqual(Set(serials).count, roles.count)
@@ -207,7 +209,12 @@ final class DevPKITests: XCTestCase {
 
     func testTrustedLeavesVerifyAgainstTheCA() async throws {
         let ca = try self.certificate(.caCertificate)
-        for role in [DevPKIManifest.Role.serverCertificate, .prodClientCertificate, .stagingClientCertificate] {
+        let stagingCA = try self.certificate(.stagingCACertificate)
+        let expectations: [(DevPKIManifest.Role, Certificate)] = [
+            (.serverCertificate, ca), (.upstreamCertificate, ca), (.prodClientCertificate, ca),
+            (.stagingClientCertificate, stagingCA),
+        ]
+        for (role, ca) in expectations {
             let leaf = try self.certificate(role)
             let result = await self.validate(leaf, roots: [ca])
             self.assertValid(result)
@@ -227,6 +234,12 @@ final class DevPKITests: XCTestCase {
         // And the trusted client does not verify against the untrusted CA.
         let prod = try self.certificate(.prodClientCertificate)
         self.assertInvalid(await self.validate(prod, roots: [untrustedCA]))
+    }
+
+    func testTrustDomainsHaveSeparateCAs() async throws {
+        // The staging client must not chain to prod's CA, nor the prod client to staging's.
+        self.assertInvalid(await self.validate(try self.certificate(.stagingClientCertificate), roots: [try self.certificate(.caCertificate)]))
+        self.assertInvalid(await self.validate(try self.certificate(.prodClientCertificate), roots: [try self.certificate(.stagingCACertificate)]))
     }
 
     func testLeavesAreValidForNinetyDaysFromAnHourAgo() async throws {

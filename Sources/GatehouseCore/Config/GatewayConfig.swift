@@ -5,6 +5,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var environment: String
     public var listeners: [ListenerConfig]
     public var admin: AdminConfig
+    /// SPIFFE trust domains and their CA bundles, in file order.
+    public var trustDomains: [TrustDomainConfig]
     /// Upstreams in file order.
     public var upstreams: [UpstreamConfig]
     /// Routes in file order.
@@ -16,13 +18,14 @@ public struct GatewayConfig: Sendable, Equatable {
     public var version: String
 
     public init(
-        environment: String, listeners: [ListenerConfig], admin: AdminConfig,
+        environment: String, listeners: [ListenerConfig], admin: AdminConfig, trustDomains: [TrustDomainConfig] = [],
         upstreams: [UpstreamConfig], routes: [RouteConfig], decisionLog: DecisionLogConfig,
         sourceFile: String, version: String
     ) {
         self.environment = environment
         self.listeners = listeners
         self.admin = admin
+        self.trustDomains = trustDomains
         self.upstreams = upstreams
         self.routes = routes
         self.decisionLog = decisionLog
@@ -60,16 +63,46 @@ public enum TLSMinimumVersion: String, Sendable, Hashable {
     case v1_3 = "1.3"
 }
 
+/// `trust_domains.NAME`: a SPIFFE trust domain and the CA certificates that vouch for its IDs.
+public struct TrustDomainConfig: Sendable, Equatable {
+    /// The trust domain name, e.g. `prod.example`.
+    public var name: String
+    /// PEM file of the trust domain's CA certificates (re-read when it changes).
+    public var bundlePath: String
+    public var location: SourceLocation
+    public init(name: String, bundlePath: String, location: SourceLocation) {
+        self.name = name
+        self.bundlePath = bundlePath
+        self.location = location
+    }
+}
+
+/// Whether a listener asks clients for a certificate (an X.509-SVID).
+public enum ClientCertificateMode: String, Sendable, Hashable, CaseIterable {
+    /// No certificate is requested.
+    case none
+    /// A certificate is requested; one that is presented must verify. Routes with `peers` deny
+    /// a connection without one (`peer.missing`).
+    case optional
+    /// The handshake fails without a valid certificate (`tls.no_client_cert`).
+    case required
+}
+
 public struct ListenerTLSConfig: Sendable, Equatable {
     /// Path to the PEM certificate chain (leaf first). Not a secret.
     public var certificatePath: String
     /// The PEM private key, by reference.
     public var privateKey: SecretReference
     public var minimumVersion: TLSMinimumVersion
-    public init(certificatePath: String, privateKey: SecretReference, minimumVersion: TLSMinimumVersion = .v1_2) {
+    public var clientCertificates: ClientCertificateMode
+    public init(
+        certificatePath: String, privateKey: SecretReference, minimumVersion: TLSMinimumVersion = .v1_2,
+        clientCertificates: ClientCertificateMode = .none
+    ) {
         self.certificatePath = certificatePath
         self.privateKey = privateKey
         self.minimumVersion = minimumVersion
+        self.clientCertificates = clientCertificates
     }
 }
 
@@ -195,9 +228,40 @@ public struct EjectionConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// `upstreams.NAME.tls`: the hop to the upstream is TLS, and its certificate is verified.
+public struct UpstreamTLSConfig: Sendable, Equatable {
+    /// Where the roots that verify the upstream's chain come from.
+    public enum Roots: Sendable, Equatable {
+        /// A PEM file of CA certificates.
+        case caFile(String)
+        /// The bundle of a configured SPIFFE trust domain.
+        case trustDomain(String)
+    }
+    public var roots: Roots
+    /// SNI and, without `spiffeIDs`, the name the certificate must carry. Defaults to the endpoint host.
+    public var serverName: String?
+    /// The gateway's own client certificate (its SVID) and key, for upstream mTLS.
+    public var certificatePath: String?
+    public var privateKey: SecretReference?
+    /// The SPIFFE IDs the upstream may present; when set, they replace host-name verification.
+    public var spiffeIDs: [SPIFFEID]
+    public init(
+        roots: Roots, serverName: String? = nil, certificatePath: String? = nil, privateKey: SecretReference? = nil,
+        spiffeIDs: [SPIFFEID] = []
+    ) {
+        self.roots = roots
+        self.serverName = serverName
+        self.certificatePath = certificatePath
+        self.privateKey = privateKey
+        self.spiffeIDs = spiffeIDs
+    }
+}
+
 public struct UpstreamConfig: Sendable, Equatable {
     public var name: String
     public var endpoints: [HostPort]
+    /// nil: plaintext HTTP/1.1 to the upstream.
+    public var tls: UpstreamTLSConfig?
     public var connectTimeout: Duration = .seconds(2)
     /// Longest the upstream may stay silent while a response is due (head or next body bytes).
     public var responseTimeout: Duration = .seconds(30)
@@ -231,6 +295,18 @@ public struct RouteMatch: Sendable, Equatable {
     }
 }
 
+/// What the upstream is told about the verified client certificate (`forward_client_cert`).
+/// Whatever the mode, copies sent by a client that is not a trusted proxy are removed first.
+public enum ForwardClientCertMode: String, Sendable, Hashable, CaseIterable {
+    /// Send no identity headers at all.
+    case sanitize
+    /// Replace: `X-Forwarded-Client-Cert` and `X-Gatehouse-Peer-Id` describe this connection's peer.
+    case set
+    /// Like `set`, but an `X-Forwarded-Client-Cert` from a trusted proxy is kept and this hop's
+    /// element appended to it.
+    case append
+}
+
 public struct RouteConfig: Sendable, Equatable {
     public var name: String
     public var match: RouteMatch
@@ -238,13 +314,22 @@ public struct RouteConfig: Sendable, Equatable {
     public var upstream: String
     /// Overrides the listener's body limit for this route.
     public var maxBodyBytes: Int?
+    /// The workloads that may call this route. nil: the route does not look at peers;
+    /// an empty policy allows nobody.
+    public var peers: PeerPolicy?
+    public var forwardClientCert: ForwardClientCertMode
     public var location: SourceLocation
 
-    public init(name: String, match: RouteMatch, upstream: String, maxBodyBytes: Int? = nil, location: SourceLocation) {
+    public init(
+        name: String, match: RouteMatch, upstream: String, maxBodyBytes: Int? = nil, peers: PeerPolicy? = nil,
+        forwardClientCert: ForwardClientCertMode = .set, location: SourceLocation
+    ) {
         self.name = name
         self.match = match
         self.upstream = upstream
         self.maxBodyBytes = maxBodyBytes
+        self.peers = peers
+        self.forwardClientCert = forwardClientCert
         self.location = location
     }
 }

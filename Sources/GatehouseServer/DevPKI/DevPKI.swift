@@ -23,6 +23,11 @@ public struct DevPKI {
     public static let prodClientSPIFFEID = "spiffe://prod.example/ns/default/sa/billing-client"
     public static let stagingClientSPIFFEID = "spiffe://staging.example/ns/default/sa/billing-client"
     public static let untrustedClientSPIFFEID = "spiffe://prod.example/ns/default/sa/intruder"
+    /// The gateway's own SVID (URI SAN of server.pem): `By=` in X-Forwarded-Client-Cert, and
+    /// its client certificate toward upstreams that require mTLS.
+    public static let gatewaySPIFFEID = "spiffe://prod.example/ns/gatehouse/sa/gateway"
+    /// An upstream's SVID (upstream.pem), for demos and tests of verified upstream hops.
+    public static let upstreamSPIFFEID = "spiffe://prod.example/ns/default/sa/billing"
 
     /// CA certificates are valid for a year, leaves for 90 days; both start an hour before
     /// `now` so a peer whose clock lags a little still accepts them.
@@ -37,7 +42,9 @@ public struct DevPKI {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let manifest = DevPKIManifest(directory: directory)
 
-        let ca = try Self.makeCA(commonName: "Gatehouse Dev Root CA", now: now)
+        // One CA per trust domain: a staging certificate must never verify against prod's bundle.
+        let ca = try Self.makeCA(commonName: "Gatehouse Dev Root CA (prod.example)", now: now)
+        let stagingCA = try Self.makeCA(commonName: "Gatehouse Dev Root CA (staging.example)", now: now)
         let untrustedCA = try Self.makeCA(commonName: "Gatehouse Dev UNTRUSTED CA", now: now)
 
         let server = try Self.makeLeaf(
@@ -50,12 +57,27 @@ public struct DevPKI {
                 .dnsName("localhost"),
                 .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
                 .ipAddress(ASN1OctetString(contentBytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+                .uniformResourceIdentifier(Self.gatewaySPIFFEID),
             ],
-            usage: .serverAuth,
+            usages: [.serverAuth, .clientAuth],
+            now: now
+        )
+        let upstream = try Self.makeLeaf(
+            issuer: ca,
+            subject: try DistinguishedName {
+                OrganizationName("prod.example")
+                CommonName("billing")
+            },
+            names: [
+                .dnsName("localhost"),
+                .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+                .uniformResourceIdentifier(Self.upstreamSPIFFEID),
+            ],
+            usages: [.serverAuth, .clientAuth],
             now: now
         )
         let prodClient = try Self.makeSVID(issuer: ca, spiffeID: Self.prodClientSPIFFEID, now: now)
-        let stagingClient = try Self.makeSVID(issuer: ca, spiffeID: Self.stagingClientSPIFFEID, now: now)
+        let stagingClient = try Self.makeSVID(issuer: stagingCA, spiffeID: Self.stagingClientSPIFFEID, now: now)
         let untrustedClient = try Self.makeSVID(issuer: untrustedCA, spiffeID: Self.untrustedClientSPIFFEID, now: now)
 
         let writes: [(DevPKIManifest.Role, String)] = [
@@ -63,6 +85,10 @@ public struct DevPKI {
             (.caKey, try ca.key.serializeAsPEM().pemString),
             (.serverCertificate, try server.certificate.serializeAsPEM().pemString),
             (.serverKey, try server.key.serializeAsPEM().pemString),
+            (.stagingCACertificate, try stagingCA.certificate.serializeAsPEM().pemString),
+            (.stagingCAKey, try stagingCA.key.serializeAsPEM().pemString),
+            (.upstreamCertificate, try upstream.certificate.serializeAsPEM().pemString),
+            (.upstreamKey, try upstream.key.serializeAsPEM().pemString),
             (.prodClientCertificate, try prodClient.certificate.serializeAsPEM().pemString),
             (.prodClientKey, try prodClient.key.serializeAsPEM().pemString),
             (.stagingClientCertificate, try stagingClient.certificate.serializeAsPEM().pemString),
@@ -124,7 +150,7 @@ public struct DevPKI {
                 CommonName(workload)
             },
             names: [.uniformResourceIdentifier(spiffeID)],
-            usage: .clientAuth,
+            usages: [.clientAuth],
             now: now
         )
     }
@@ -133,7 +159,7 @@ public struct DevPKI {
         issuer: Issued,
         subject: DistinguishedName,
         names: [GeneralName],
-        usage: ExtendedKeyUsage.Usage,
+        usages: [ExtendedKeyUsage.Usage],
         now: Date
     ) throws -> Issued {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
@@ -150,7 +176,7 @@ public struct DevPKI {
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([usage])
+                try ExtendedKeyUsage(usages)
                 SubjectAlternativeNames(names)
                 SubjectKeyIdentifier(hash: key.publicKey)
                 AuthorityKeyIdentifier(keyIdentifier: issuerKeyID)
@@ -190,19 +216,24 @@ public struct DevPKI {
         Keys are ECDSA P-256 (PKCS#8 PEM), files 0600; certificates are PEM, 0644.
         Leaf certificates expire \(leavesExpire), CAs \(casExpire): regenerate rather than renew.
 
-        ca.pem                 Root CA ("Gatehouse Dev Root CA"). Trust bundle for the
-                               prod.example and staging.example trust domains, and the CA
-                               that clients use to verify the gateway.
+        ca.pem                 Root CA of trust domain prod.example ("Gatehouse Dev Root CA
+                               (prod.example)"): its trust bundle, and the CA clients use to
+                               verify the gateway.
         ca.key                 Private key of that CA (lets you issue more certificates).
-        server.pem, server.key Gateway server certificate: DNS localhost, IP 127.0.0.1 and ::1,
-                               extended key usage serverAuth, signed by ca.pem.
+        staging-ca.pem/.key    Root CA of trust domain staging.example: its trust bundle.
+        server.pem, server.key Gateway certificate: DNS localhost, IP 127.0.0.1 and ::1, and the
+                               SPIFFE ID spiffe://prod.example/ns/gatehouse/sa/gateway; serverAuth
+                               and clientAuth (it is also the gateway's client certificate toward
+                               upstreams that require mTLS). Signed by ca.pem.
+        upstream.pem/.key      Upstream X509-SVID for spiffe://prod.example/ns/default/sa/billing
+                               (DNS localhost, IP 127.0.0.1; serverAuth, clientAuth; ca.pem).
         client-prod.pem/.key   Client X509-SVID for
                                spiffe://prod.example/ns/default/sa/billing-client
                                (clientAuth, signed by ca.pem).
         client-staging.pem/.key
                                Client X509-SVID for
                                spiffe://staging.example/ns/default/sa/billing-client
-                               (clientAuth, signed by ca.pem).
+                               (clientAuth, signed by staging-ca.pem).
         untrusted-ca.pem       A second CA ("Gatehouse Dev UNTRUSTED CA") that nothing should trust.
         client-untrusted.pem/.key
                                Client X509-SVID for spiffe://prod.example/ns/default/sa/intruder,
@@ -225,6 +256,10 @@ public struct DevPKIManifest: Sendable, Equatable {
         case caKey = "ca.key"
         case serverCertificate = "server.pem"
         case serverKey = "server.key"
+        case stagingCACertificate = "staging-ca.pem"
+        case stagingCAKey = "staging-ca.key"
+        case upstreamCertificate = "upstream.pem"
+        case upstreamKey = "upstream.key"
         case prodClientCertificate = "client-prod.pem"
         case prodClientKey = "client-prod.key"
         case stagingClientCertificate = "client-staging.pem"

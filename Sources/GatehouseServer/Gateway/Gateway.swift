@@ -19,13 +19,19 @@ public final class Gateway: Sendable {
     private let ownsGroup: Bool
     private let snapshots: SnapshotStore
     private let pools: UpstreamPools
-    private let listeners: [(runtime: ListenerRuntime, tls: NIOSSLContext?)]
+    private let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)]
+    /// Trust-domain bundles, when any are configured.
+    let trust: TrustDomainStore?
     private let logger: Logger
     private let quiesce: ServerQuiescingHelper
     private let ready = ManagedAtomic(false)
     private let state = NIOLockedValueBox<BoundState>(.init())
 
+    /// Watches certificate, key and bundle files for rotation.
+    let tlsWatcher: TLSMaterialWatcher
+
     struct BoundState {
+        var watcherTask: Task<Void, Never>?
         var serverChannels: [Channel] = []
         var adminChannel: Channel?
         var addresses: [String: SocketAddress] = [:]
@@ -44,12 +50,15 @@ public final class Gateway: Sendable {
             self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
             self.ownsGroup = true
         }
-        self.snapshots = SnapshotStore(try GatewaySnapshot(config: config))
+        let trust = config.trustDomains.isEmpty ? nil : try TrustDomainStore(domains: config.trustDomains)
+        self.trust = trust
+        let snapshot = try GatewaySnapshot(config: config, trust: trust, environment: environment)
+        self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
-        self.listeners = try config.listeners.enumerated().map { index, listener in
+        let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
-                let context = try listener.tls.map { try TLSContextFactory.serverContext(for: $0, environment: environment) }
-                return (ListenerRuntime(config: listener), context)
+                let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }
+                return (ListenerRuntime(config: listener), tls)
             } catch GatewayStartError.tls(let key, let message) {
                 // Report it like any config error: file, line, key path, what is wrong.
                 throw ConfigErrors([
@@ -57,6 +66,10 @@ public final class Gateway: Sendable {
                 ])
             }
         }
+        self.listeners = listeners
+        self.tlsWatcher = TLSMaterialWatcher(
+            targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values)),
+            logger: logger)
         self.decisionLog = DecisionLog(config: config.decisionLog)
         self.quiesce = ServerQuiescingHelper(group: group)
     }
@@ -87,7 +100,41 @@ public final class Gateway: Sendable {
                 $0.adminAddress = channel.localAddress
             }
         }
+        if !tlsWatcher.isEmpty {
+            let watcher = tlsWatcher
+            state.withLockedValue { $0.watcherTask = Task { await watcher.run() } }
+        }
         ready.store(true, ordering: .relaxed)
+    }
+
+    /// Re-reads every certificate, key and trust bundle now (SIGHUP).
+    public func reloadTLSMaterial() {
+        tlsWatcher.check(force: true)
+    }
+
+    /// What rotation watches: each listener's certificate and key, each trust bundle (and the
+    /// upstream contexts built from it), each upstream's CA, certificate and key.
+    private static func rotationTargets(
+        listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)], trust: TrustDomainStore?, clusters: [UpstreamCluster]
+    ) -> [TLSMaterialWatcher.Target] {
+        var targets: [TLSMaterialWatcher.Target] = []
+        for (runtime, tls) in listeners {
+            guard let tls else { continue }
+            targets.append(.init(name: "listener \(runtime.name)", files: tls.watchedFiles, reload: tls.reload))
+        }
+        let upstreamTLS = clusters.sorted { $0.name < $1.name }.compactMap { cluster in cluster.tls.map { (cluster.name, $0) } }
+        for domain in trust?.domains ?? [] {
+            guard let trust else { break }
+            let dependents = upstreamTLS.filter { $0.1.trustDomain == domain.name }.map(\.1)
+            targets.append(.init(name: "trust domain \(domain.name)", files: [domain.bundlePath]) {
+                try trust.reload(domain: domain.name)
+                for upstream in dependents { try upstream.reload() }
+            })
+        }
+        for (name, tls) in upstreamTLS where !tls.watchedFiles.isEmpty {
+            targets.append(.init(name: "upstream \(name)", files: tls.watchedFiles, reload: tls.reload))
+        }
+        return targets
     }
 
     /// Stops accepting, lets in-flight exchanges finish for up to `drain`, flushes the
@@ -111,11 +158,12 @@ public final class Gateway: Sendable {
         pools.closeIdleConnections()
         let admin = state.withLockedValue { $0.adminChannel }
         try? await admin?.close()
+        state.withLockedValue { $0.watcherTask?.cancel() }
         decisionLog.shutdown()
         if ownsGroup { try? await group.shutdownGracefully() }
     }
 
-    private func bind(_ listener: ListenerRuntime, tls: NIOSSLContext?) async throws -> Channel {
+    private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
             snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools
         )
@@ -145,29 +193,37 @@ public final class Gateway: Sendable {
     }
 
     private static func configureConnection(
-        _ channel: Channel, dependencies: GatewayHandler.Dependencies, tls: NIOSSLContext?
+        _ channel: Channel, dependencies: GatewayHandler.Dependencies, tls: ListenerTLS?
     ) throws {
         let listener = dependencies.listener
         let client = ClientAddress(channel.remoteAddress)
         let pipeline = channel.pipeline.syncOperations
-        let recordRefusal = { @Sendable (reason: ReasonCode, status: Int) in
+        let recordRefusal = { @Sendable (reason: ReasonCode, status: Int, peer: DecisionRecord.Peer?) in
             dependencies.decisionLog.record(
                 DecisionRecord(
                     timestampMillis: WallClock.nowMillis(), requestID: RequestIdentifiers.newRequestID(),
-                    listener: listener.name, clientIP: client.text, decision: .deny, reason: reason,
+                    listener: listener.name, clientIP: client.text, peer: peer, decision: .deny, reason: reason,
                     status: status, durationMillis: 0, policyVersion: dependencies.snapshots.snapshot.version
                 )
             )
         }
+        let peerSlot = PeerSlot()
         if let tls {
-            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+            try pipeline.addHandler(tls.makeServerHandler(slot: peerSlot, eventLoop: channel.eventLoop))
+            let boundSlot = NIOLoopBound(peerSlot, eventLoop: channel.eventLoop)
             try pipeline.addHandler(
-                TLSHandshakeGuardHandler(timeout: .init(listener.config.timeouts.handshake)) { recordRefusal($0, 0) }
+                TLSHandshakeGuardHandler(timeout: .init(listener.config.timeouts.handshake)) { error in
+                    guard let error else { return recordRefusal(.tlsHandshakeTimeout, 0, nil) }
+                    let slot = boundSlot.value
+                    // The claimed ID, where one could be read, says who tried; it is not verified.
+                    let claimed = slot.refusal?.claimedID.map { DecisionRecord.Peer(spiffeID: $0, certificateSHA256: nil) }
+                    recordRefusal(ListenerTLS.refusalReason(error, slot: slot), 0, claimed)
+                }
             )
         }
         if tls != nil { try pipeline.addHandler(WriteCoalescingHandler()) }
         let timeouts = ConnectionTimeoutHandler(timeouts: listener.config.timeouts) {
-            recordRefusal(.requestTimeout, 408)
+            recordRefusal(.requestTimeout, 408, nil)
         }
         try pipeline.addHandler(timeouts)
         let limits = listener.config.limits
@@ -185,7 +241,7 @@ public final class Gateway: Sendable {
             withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: encoder, withDecoderLimitConfiguration: decoderLimits
         )
-        try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, timeouts: timeouts))
+        try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, peerSlot: peerSlot, timeouts: timeouts))
     }
 
     private func bindAdmin(_ address: HostPort) async throws -> Channel {

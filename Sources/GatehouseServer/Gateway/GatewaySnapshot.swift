@@ -6,6 +6,9 @@ struct CompiledRoute: Sendable {
     let name: String
     let cluster: UpstreamCluster
     let maxBodyBytes: Int?
+    /// nil when the route does not look at peers.
+    let peerCheck: PeerCheck?
+    let forwardClientCert: ForwardClientCertMode
 }
 
 /// The immutable, compiled form of one configuration. Built once, off the event loop; a
@@ -15,13 +18,17 @@ final class GatewaySnapshot: Sendable {
     let router: Router<CompiledRoute>
     let clusters: [String: UpstreamCluster]
 
-    init(config: GatewayConfig) throws {
+    init(config: GatewayConfig, trust: TrustDomainStore? = nil, environment: [String: String] = [:]) throws {
         self.config = config
         self.version = String(config.version.prefix(12))
         var clusters: [String: UpstreamCluster] = [:]
         for upstream in config.upstreams {
             do {
-                clusters[upstream.name] = try UpstreamCluster(config: upstream)
+                clusters[upstream.name] = try UpstreamCluster(config: upstream, trust: trust, environment: environment)
+            } catch GatewayStartError.tls(let key, let message) {
+                throw ConfigErrors([
+                    ConfigIssue(location: upstream.location, keyPath: "upstreams.\(upstream.name).tls.\(key)", message: message)
+                ])
             } catch {
                 throw ConfigErrors([
                     ConfigIssue(
@@ -37,7 +44,8 @@ final class GatewaySnapshot: Sendable {
                 (
                     host: route.match.host, path: route.match.path, methods: route.match.methods,
                     payload: CompiledRoute(
-                        name: route.name, cluster: clusters[route.upstream]!, maxBodyBytes: route.maxBodyBytes
+                        name: route.name, cluster: clusters[route.upstream]!, maxBodyBytes: route.maxBodyBytes,
+                        peerCheck: route.peers.map(PeerCheck.init), forwardClientCert: route.forwardClientCert
                     )
                 )
             }

@@ -44,6 +44,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private let dependencies: Dependencies
     private let client: ClientAddress
     private let clientIsTrustedProxy: Bool
+    /// The TLS handshake's verified client certificate lands here (before any request).
+    private let peerSlot: PeerSlot?
     private let timeouts: ConnectionTimeoutHandler?
     private var state = State.idle
     private var exchange: Exchange?
@@ -70,10 +72,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Per-connection id source: seeded once, no syscall per request.
     private var random = FastRandom()
 
-    init(dependencies: Dependencies, client: ClientAddress, timeouts: ConnectionTimeoutHandler?) {
+    init(dependencies: Dependencies, client: ClientAddress, peerSlot: PeerSlot? = nil, timeouts: ConnectionTimeoutHandler?) {
         self.dependencies = dependencies
         self.listener = dependencies.listener
         self.client = client
+        self.peerSlot = peerSlot
         self.clientIsTrustedProxy = dependencies.listener.isTrustedProxy(client)
         self.timeouts = timeouts
     }
@@ -255,13 +258,19 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             return
         }
 
-        // Checks from later issues (peers, tokens, webhooks, rate limits) plug in here.
+        // Checks run in order; the first deny answers. Tokens, webhooks and rate limits plug in here too.
+        let peer = peerSlot?.peer
+        if let peerCheck = route.peerCheck, case .deny(let reason) = peerCheck.evaluate(peer: peer?.id) {
+            respondWithError(reason, close: Self.mustCloseAfterDeny(validated), context: context)
+            return
+        }
 
         let forwarded = HeaderRewriter.upstreamRequestHeaders(
             from: head.headers,
             context: .init(
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
-                host: validated.host, framing: validated.framing
+                host: validated.host, framing: validated.framing, peer: peer,
+                forwardClientCert: route.forwardClientCert
             ),
             requestID: exchange.requestID, random: &random
         )
@@ -370,7 +379,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 return
             }
             resumeClientReads()
-            respondWithError(poolExhausted ? .upstreamPoolExhausted : .upstreamUnavailable,
+            respondWithError(poolExhausted ? .upstreamPoolExhausted : connectError?.reason ?? .upstreamUnavailable,
                 close: !(exchange.requestComplete || exchange.framing == .none), context: context)
         }
     }
@@ -612,6 +621,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             method: exchange.head?.method.rawValue,
             path: exchange.path,
             clientIP: client.text,
+            peer: peerSlot?.peer?.record,
             decision: decision,
             reason: reason,
             status: status,

@@ -15,6 +15,10 @@ enum HeaderRewriter {
         var host: String?
         /// The request's framing after validation; the upstream gets exactly this framing.
         var framing: RequestValidator.BodyFraming
+        /// The connection's verified client certificate, if any.
+        var peer: ConnectionPeer?
+        /// What the route tells the upstream about `peer`.
+        var forwardClientCert: ForwardClientCertMode = .set
     }
 
     /// What the rewrite decided, for the decision record and the response.
@@ -57,6 +61,7 @@ enum HeaderRewriter {
         var trustedHost: String?
         var trustedForwarded: [String] = []
         var trustedRealIP: String?
+        var trustedClientCertificates: [String] = []
 
         for (name, value) in incoming {
             let kind = HeaderName.classify(name)
@@ -64,8 +69,14 @@ enum HeaderRewriter {
             case .ordinary:
                 if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
                 headers.add(name: name, value: value)
-            case .hopByHop, .connection, .gatehousePrivate, .clientCertificate, .forwardedPort:
+            case .hopByHop, .connection, .gatehousePrivate, .forwardedPort:
                 continue  // never forwarded; the gateway sets its own where it has one
+            case .clientCertificate:
+                // Only `append` keeps a proxy's XFCC, and only from a trusted proxy; a copy from
+                // anyone else is a forgery attempt and is dropped.
+                if context.forwardClientCert == .append && context.clientIsTrustedProxy {
+                    trustedClientCertificates.append(value)
+                }
             case .traceparent:
                 // Trace context is not a trust signal: pass a valid one through from anyone.
                 if traceparent == nil, RequestIdentifiers.isValidTraceparent(value) { traceparent = value }
@@ -94,6 +105,15 @@ enum HeaderRewriter {
         if let host = trustedHost ?? context.host { headers.add(name: "x-forwarded-host", value: host) }
         for value in trustedForwarded { headers.add(name: "forwarded", value: value) }
         if let trustedRealIP { headers.add(name: "x-real-ip", value: trustedRealIP) }
+        if context.forwardClientCert != .sanitize {
+            if let peer = context.peer {
+                trustedClientCertificates.append(peer.forwardedClientCertElement)
+                headers.add(name: "x-gatehouse-peer-id", value: peer.spiffeID)
+            }
+            if !trustedClientCertificates.isEmpty {
+                headers.add(name: "x-forwarded-client-cert", value: trustedClientCertificates.joined(separator: ","))
+            }
+        }
         let requestID = trustedRequestID ?? generatedID
         headers.add(name: "x-request-id", value: requestID)
         if let traceparent {

@@ -10,12 +10,12 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler {
     typealias InboundOut = ByteBuffer
 
     private let timeout: TimeAmount
-    /// Writes the decision record for a refused handshake.
-    private let onRefused: (ReasonCode) -> Void
+    /// Writes the decision record for a refused handshake: the TLS error, or nil for a timeout.
+    private let onRefused: (Error?) -> Void
     private var timer: Scheduled<Void>?
     private var finished = false
 
-    init(timeout: TimeAmount, onRefused: @escaping (ReasonCode) -> Void) {
+    init(timeout: TimeAmount, onRefused: @escaping (Error?) -> Void) {
         self.timeout = timeout
         self.onRefused = onRefused
     }
@@ -42,7 +42,7 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler {
         timer = nil
         guard !finished else { return }
         finished = true
-        onRefused(.tlsHandshakeTimeout)
+        onRefused(nil)
         context.close(promise: nil)
     }
 
@@ -60,7 +60,7 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler {
             finished = true
             timer?.cancel()
             timer = nil
-            onRefused(.tlsHandshakeFailed)
+            onRefused(error)
         }
         context.fireErrorCaught(error)
     }

@@ -9,10 +9,12 @@ final class UpstreamCluster: Sendable {
     let selector: EndpointSelector
     /// Read on every request: kept as a `TimeAmount` rather than reached through `config`.
     let responseTimeout: TimeAmount
+    /// nil: plaintext to the upstream.
+    let tls: UpstreamTLS?
 
     /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
     /// path would block it. Endpoint names are therefore not re-resolved until reload.
-    init(config: UpstreamConfig) throws {
+    init(config: UpstreamConfig, trust: TrustDomainStore? = nil, environment: [String: String] = [:]) throws {
         self.name = config.name
         self.config = config
         let endpoints = try config.endpoints.map { endpoint in
@@ -23,5 +25,8 @@ final class UpstreamCluster: Sendable {
         }
         self.selector = EndpointSelector(endpoints: endpoints, ejection: config.ejection)
         self.responseTimeout = TimeAmount(config.responseTimeout)
+        self.tls = try config.tls.map {
+            try UpstreamTLS(config: $0, upstreamName: config.name, trust: trust, environment: environment)
+        }
     }
 }

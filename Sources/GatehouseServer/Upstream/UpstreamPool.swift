@@ -12,6 +12,9 @@ final class UpstreamPool {
     /// A failed connect, naming the endpoint so a retry can go elsewhere.
     struct ConnectError: Error {
         let endpoint: Int
+        /// `upstream.unavailable` for TCP failures; TLS failures name their own reason.
+        let reason: ReasonCode
+        let detail: String?
     }
 
     enum Acquisition {
@@ -134,13 +137,24 @@ final class UpstreamPool {
         openCount += 1
         let selector = cluster.selector
         let address = selector.endpoints[endpoint].address
+        let endpointHost = config.endpoints[endpoint].host
         let loop = eventLoop
+        let tls = cluster.tls
+        let connectTimeout = TimeAmount(config.connectTimeout)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.init(config.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let (handler, slot) = try tls.makeClientHandler(endpointHost: endpointHost, eventLoop: channel.eventLoop)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        // The connection is only handed out once the upstream proved who it is.
+                        let handshake = channel.eventLoop.makePromise(of: Void.self)
+                        try channel.pipeline.syncOperations.addHandler(
+                            UpstreamHandshakeHandler(promise: handshake, slot: slot, timeout: connectTimeout))
+                    }
                     var encoder = HTTPRequestEncoder.Configuration()
                     encoder.automaticallySetFramingHeaders = false  // the gateway frames explicitly
                     // Request headers were validated by the parser on the way in (see Gateway).
@@ -153,6 +167,12 @@ final class UpstreamPool {
                 }
             }
             .connect(to: address)
+            .flatMap { channel -> EventLoopFuture<Channel> in
+                guard tls != nil else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return channel.pipeline.handler(type: UpstreamHandshakeHandler.self).flatMap { handshake in
+                    handshake.completed.map { channel }
+                }
+            }
             .hop(to: loop)
             .assumeIsolated()
             .flatMapThrowing { channel -> UpstreamConnection in
@@ -169,7 +189,11 @@ final class UpstreamPool {
                 selector.recordConnectFailure(endpoint)
                 serveWaiterAfterClose()
                 // Refused or timed out: both mean 502 `upstream.unavailable`, so one case serves.
-                throw ConnectError(endpoint: endpoint)
+                // A TLS failure (untrusted chain, wrong identity) names its own reason.
+                if let failure = error as? UpstreamTLS.HandshakeFailure {
+                    throw ConnectError(endpoint: endpoint, reason: failure.reason, detail: failure.detail)
+                }
+                throw ConnectError(endpoint: endpoint, reason: .upstreamUnavailable, detail: nil)
             }
             .nonisolated()
     }

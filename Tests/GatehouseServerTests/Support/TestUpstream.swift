@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// An in-process upstream for end-to-end tests. It records every request it receives
 /// (head, body size and SHA-256) and behaves according to the request path:
@@ -27,7 +28,8 @@ final class TestUpstream: @unchecked Sendable {
 
     var port: Int { channel.localAddress!.port! }
 
-    init(group: EventLoopGroup) throws {
+    /// - Parameter tls: serve HTTPS with this context (e.g. one that requires a client certificate).
+    init(group: EventLoopGroup, tls: NIOSSLContext? = nil) throws {
         let box = received
         let accepted = connectionsAccepted
         let held = self.held
@@ -37,6 +39,7 @@ final class TestUpstream: @unchecked Sendable {
             .childChannelInitializer { channel in
                 accepted.withLockedValue { $0 += 1 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     let handler = UpstreamTestHandler(record: { item in box.withLockedValue { $0.append(item) } })
                     handler.onHold = { handler in

@@ -7,13 +7,13 @@ enum ListenerSection {
 
     /// Reads the whole list and checks that names and addresses are unique, since both are
     /// used to tell listeners apart (in decision records, and by the kernel).
-    static func readAll(_ node: ConfigNode) -> [ListenerConfig] {
+    static func readAll(_ node: ConfigNode, trustDomains: [String]) -> [ListenerConfig] {
         guard let items = node.nonEmptyList() else { return [] }
         var listeners: [ListenerConfig] = []
         var names: [String: String] = [:]
         var addresses: [HostPort: String] = [:]
         for item in items {
-            guard let (listener, nameNode, addressNode) = read(item) else { continue }
+            guard let (listener, nameNode, addressNode) = read(item, trustDomains: trustDomains) else { continue }
             if let first = names[listener.name] {
                 nameNode.report("duplicate listener name `\(listener.name)` (already used by \(first))")
             } else {
@@ -34,7 +34,7 @@ enum ListenerSection {
 
     /// One listener, plus the nodes of its name and address for the uniqueness checks.
     /// nil when a required part is missing or invalid (the problem is already logged).
-    static func read(_ node: ConfigNode) -> (ListenerConfig, name: ConfigNode, address: ConfigNode)? {
+    static func read(_ node: ConfigNode, trustDomains: [String]) -> (ListenerConfig, name: ConfigNode, address: ConfigNode)? {
         guard let map = node.mapping(keys: keys) else { return nil }
         let nameNode = map.required("name")
         let name = nameNode?.identifier()
@@ -51,7 +51,7 @@ enum ListenerSection {
         var tls: ListenerTLSConfig?
         var tlsValid = true
         if let tlsNode = map.optional("tls") {
-            tls = readTLS(tlsNode)
+            tls = readTLS(tlsNode, trustDomains: trustDomains)
             tlsValid = tls != nil
             if insecurePlaintext {
                 plaintextNode?.report("cannot be combined with `tls`", expected: "either a `tls` section or `insecure_plaintext: true`")
@@ -79,8 +79,9 @@ enum ListenerSection {
         return (listener, nameNode, addressNode)
     }
 
-    static func readTLS(_ node: ConfigNode) -> ListenerTLSConfig? {
-        guard let map = node.mapping(keys: ["certificate", "private_key", "min_version"]) else { return nil }
+    static func readTLS(_ node: ConfigNode, trustDomains: [String]) -> ListenerTLSConfig? {
+        guard let map = node.mapping(keys: ["certificate", "private_key", "min_version", "client_certificates"])
+        else { return nil }
         let certificate = map.required("certificate")?.nonEmptyString()
         let privateKey = map.required("private_key", expected: "`env:NAME` or `file:/path`")?.secretReference()
         var minimumVersion = TLSMinimumVersion.v1_2
@@ -92,8 +93,20 @@ enum ListenerSection {
                 versionNode.report("unsupported TLS version", expected: "\"1.2\" or \"1.3\"")
             }
         }
+        var clientCertificates = ClientCertificateMode.none
+        if let modeNode = map.optional("client_certificates"), let mode = modeNode.oneOf(ClientCertificateMode.self) {
+            clientCertificates = mode
+            // Client certificates are verified against trust-domain bundles; with none configured
+            // every certificate would be refused, which is surely not what was meant.
+            if mode != .none && trustDomains.isEmpty {
+                modeNode.report("`\(mode.rawValue)` needs a trust domain to verify against",
+                    expected: "at least one entry under `trust_domains`")
+            }
+        }
         guard let certificate, let privateKey else { return nil }
-        return ListenerTLSConfig(certificatePath: certificate, privateKey: privateKey, minimumVersion: minimumVersion)
+        return ListenerTLSConfig(
+            certificatePath: certificate, privateKey: privateKey, minimumVersion: minimumVersion,
+            clientCertificates: clientCertificates)
     }
 
     static func readLimits(_ node: ConfigNode) -> RequestLimits {

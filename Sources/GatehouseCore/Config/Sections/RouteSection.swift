@@ -1,9 +1,9 @@
 /// `routes:` — which requests go to which upstream.
 enum RouteSection {
-    static let keys = ["name", "match", "upstream", "max_body_bytes"]
+    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "forward_client_cert"]
     /// Route requirements that later versions enforce. A route written for such a version
     /// must not load here: it would forward without the checks its author asked for.
-    static let plannedKeys = ["peers", "token", "webhook", "rate_limit"]
+    static let plannedKeys = ["token", "webhook", "rate_limit"]
     static let matchKeys = ["host", "path_prefix", "path", "methods"]
 
     /// A route plus the nodes the cross-checks report at.
@@ -17,9 +17,9 @@ enum RouteSection {
 
     /// Reads every route, then checks what needs the whole list: unique names, upstream
     /// references, and that no two routes match exactly the same requests.
-    static func readAll(_ node: ConfigNode, upstreams: [UpstreamConfig]) -> [RouteConfig] {
+    static func readAll(_ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String]) -> [RouteConfig] {
         guard let items = node.list() else { return [] }
-        let parsed = items.compactMap(read)
+        let parsed = items.compactMap { read($0, trustDomains: trustDomains) }
 
         var names: [String: String] = [:]
         for entry in parsed {
@@ -55,7 +55,7 @@ enum RouteSection {
         return !aMethods.isDisjoint(with: bMethods)
     }
 
-    static func read(_ node: ConfigNode) -> Parsed? {
+    static func read(_ node: ConfigNode, trustDomains: [String]) -> Parsed? {
         guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
         let nameNode = map.required("name")
         let name = nameNode?.identifier(allowingDots: true)
@@ -64,10 +64,39 @@ enum RouteSection {
         let upstreamNode = map.required("upstream", expected: "the name of an entry of `upstreams`")
         let upstream = upstreamNode?.identifier()
         let maxBodyBytes = map.optional("max_body_bytes")?.size()
+        let peersNode = map.optional("peers")
+        let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
+        let forwardNode = map.optional("forward_client_cert")
+        let forwardClientCert = forwardNode?.oneOf(ForwardClientCertMode.self)
 
-        guard let name, let nameNode, let match, let matchNode, let upstream, let upstreamNode else { return nil }
-        let route = RouteConfig(name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, location: node.location)
+        // A `peers` list with a bad entry must not load as a shorter list: it would change who
+        // is allowed. Any problem rejects the route (the problem itself is already logged).
+        guard let name, let nameNode, let match, let matchNode, let upstream, let upstreamNode,
+            peersNode == nil || peers != nil, forwardNode == nil || forwardClientCert != nil
+        else { return nil }
+        let route = RouteConfig(
+            name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, peers: peers,
+            forwardClientCert: forwardClientCert ?? .set, location: node.location)
         return Parsed(route: route, node: node, nameNode: nameNode, matchNode: matchNode, upstreamNode: upstreamNode)
+    }
+
+    /// `peers`: SPIFFE ID patterns. An empty list is valid and allows nobody.
+    static func readPeers(_ node: ConfigNode, trustDomains: [String]) -> PeerPolicy? {
+        guard let items = node.list() else { return nil }
+        var patterns: [SPIFFEIDPattern] = []
+        var valid = true
+        for item in items {
+            guard let pattern = item.spiffePattern(trustDomains: trustDomains) else {
+                valid = false
+                continue
+            }
+            if patterns.contains(pattern) {
+                item.report("duplicate peer pattern `\(pattern)`")
+                valid = false
+            }
+            patterns.append(pattern)
+        }
+        return valid ? PeerPolicy(patterns: patterns) : nil
     }
 
     static func readMatch(_ node: ConfigNode) -> RouteMatch? {
