@@ -139,8 +139,13 @@ struct CurlResponse {
         guard result.status == 0 else {
             throw NSError(domain: "curl", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: result.stderr])
         }
+        return parse(result.stdout)
+    }
+
+    /// Parses the output of `curl -i`.
+    static func parse(_ output: String) -> CurlResponse {
         // With -i, each response (including a 100 Continue) starts with a status line.
-        var blocks = result.stdout.components(separatedBy: "\r\n\r\n")
+        var blocks = output.components(separatedBy: "\r\n\r\n")
         var head = blocks.removeFirst()
         while head.hasPrefix("HTTP/1.1 100"), !blocks.isEmpty { head = blocks.removeFirst() }
         let body = blocks.joined(separator: "\r\n\r\n")
