@@ -23,7 +23,9 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(level: .info)
         let logger = Logger(label: "gatehouse.demo")
-        if !FileManager.default.fileExists(atPath: "\(certs)/server.pem") {
+        // Regenerate when any file is missing (e.g. a dev-certs/ made by an older version).
+        let manifest = DevPKIManifest(directory: certs)
+        if DevPKIManifest.Role.allCases.contains(where: { !FileManager.default.fileExists(atPath: manifest[$0]) }) {
             _ = try DevPKI.generate(into: certs)
             print("made development certificates in \(certs)/")
         }
@@ -49,6 +51,10 @@ struct DemoCommand: AsyncParsableCommand {
               curl \(caFlag)-X DELETE \(base)/api/orders/1                     # 404 route.not_found: no route allows DELETE
               curl \(caFlag)--path-as-is \(base)/api/../../etc/passwd          # 400 request.invalid_path
               curl \(caFlag)\(base)/admin                                      # 404 route.not_found
+              curl \(caFlag)\(base)/api/payments                               # 401 peer.missing: no client certificate
+              curl \(caFlag)--cert \(certs)/client-prod.pem --key \(certs)/client-prod.key \(base)/api/payments      # allowed: the verified SPIFFE ID
+              curl \(caFlag)--cert \(certs)/client-staging.pem --key \(certs)/client-staging.key \(base)/api/payments  # 403 peer.not_allowed
+              curl \(caFlag)--cert \(certs)/client-untrusted.pem --key \(certs)/client-untrusted.key \(base)/api/hello # handshake refused: tls.untrusted_chain
             Ctrl-C to stop.
 
             """
