@@ -60,13 +60,6 @@ public struct SPIFFEID: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(self.description)
     }
 
-    /// Skips validation: for callers that build an ID from parts already checked.
-    init(uncheckedTrustDomain trustDomain: String, path: String) {
-        self.trustDomain = trustDomain
-        self.path = path
-        self.description = "spiffe://" + trustDomain + path
-    }
-
     // MARK: - Scanning
 
     /// Validates `bytes` and returns where the trust domain ends (and the path starts).
