@@ -9,10 +9,14 @@ public struct VerifiedPeer: Sendable, Hashable {
     public let spiffeID: SPIFFEID
     /// Lowercase hex SHA-256 of the leaf certificate's DER bytes.
     public let certificateSHA256: String
+    /// When the verdict stops holding: the earliest `notAfter` of the verified chain (the
+    /// leaf's alone for ``SVIDVerifier/identify(leafDER:now:)``).
+    public let validUntil: Date
 
-    public init(spiffeID: SPIFFEID, certificateSHA256: String) {
+    public init(spiffeID: SPIFFEID, certificateSHA256: String, validUntil: Date) {
         self.spiffeID = spiffeID
         self.certificateSHA256 = certificateSHA256
+        self.validUntil = validUntil
     }
 }
 
@@ -97,10 +101,11 @@ public struct SVIDVerifier: Sendable {
             SVIDPolicy(trustDomain: id.trustDomain)
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
-        guard case .validCertificate = result else {
+        guard case .validCertificate(let chain) = result else {
             return .failure(Self.untrusted(id, "chain does not verify against the \(id.trustDomain) trust bundle"))
         }
-        return .success(VerifiedPeer(spiffeID: id, certificateSHA256: Self.sha256Hex(leafDER)))
+        let validUntil = chain.map(\.notValidAfter).min() ?? leaf.notValidAfter
+        return .success(VerifiedPeer(spiffeID: id, certificateSHA256: Self.sha256Hex(leafDER), validUntil: validUntil))
     }
 
     /// ``verify(chainDER:now:)`` for the chain NIOSSL hands to a verification callback.
@@ -118,8 +123,8 @@ public struct SVIDVerifier: Sendable {
     /// check: for callers that only need the ID out of a certificate whose chain was already
     /// verified (by this verifier, in the TLS handshake). Never use it to decide trust.
     public func identify(leafDER: [UInt8], now: Date = Date()) -> Result<VerifiedPeer, SVIDRefusal> {
-        Self.checkLeaf(leafDER, now: now).map { _, id in
-            VerifiedPeer(spiffeID: id, certificateSHA256: Self.sha256Hex(leafDER))
+        Self.checkLeaf(leafDER, now: now).map { leaf, id in
+            VerifiedPeer(spiffeID: id, certificateSHA256: Self.sha256Hex(leafDER), validUntil: leaf.notValidAfter)
         }
     }
 

@@ -8,7 +8,20 @@ import X509
 /// it started with.
 final class TrustDomainStore: Sendable {
     let domains: [TrustDomainConfig]
-    private let current: NIOLockedValueBox<(bundles: [String: [Certificate]], verifier: SVIDVerifier)>
+    private let current: NIOLockedValueBox<State>
+
+    struct State {
+        var bundles: [String: [Certificate]]
+        var verifier: SVIDVerifier
+        /// Verdicts reached with exactly these bundles; replaced with them.
+        var cache: VerifiedChainCache
+
+        init(bundles: [String: [Certificate]]) {
+            self.bundles = bundles
+            self.verifier = SVIDVerifier(bundles: TrustBundles(bundles))
+            self.cache = VerifiedChainCache()
+        }
+    }
 
     /// Loads every bundle; a missing or unreadable one is a start-up error naming its key.
     init(domains: [TrustDomainConfig]) throws {
@@ -25,10 +38,15 @@ final class TrustDomainStore: Sendable {
                 ])
             }
         }
-        self.current = NIOLockedValueBox((bundles, SVIDVerifier(bundles: TrustBundles(bundles))))
+        self.current = NIOLockedValueBox(State(bundles: bundles))
     }
 
     var verifier: SVIDVerifier { current.withLockedValue { $0.verifier } }
+
+    /// The verifier and its cache, read together so they always match.
+    var verification: (verifier: SVIDVerifier, cache: VerifiedChainCache) {
+        current.withLockedValue { ($0.verifier, $0.cache) }
+    }
 
     /// The CA certificates of one trust domain (for upstream verification).
     func roots(of domain: String) -> [Certificate] {
@@ -40,8 +58,9 @@ final class TrustDomainStore: Sendable {
         guard let domain = domains.first(where: { $0.name == name }) else { return }
         let certificates = try TrustBundles.loadPEM(path: domain.bundlePath)
         current.withLockedValue { state in
-            state.bundles[name] = certificates
-            state.verifier = SVIDVerifier(bundles: TrustBundles(state.bundles))
+            var bundles = state.bundles
+            bundles[name] = certificates
+            state = State(bundles: bundles)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -68,7 +69,7 @@ final class ListenerTLS: Sendable {
         guard config.clientCertificates != .none, let trust else {
             return NIOSSLServerHandler(context: material.context)
         }
-        let verifier = trust.verifier
+        let (verifier, cache) = trust.verification
         let gatewayID = material.gatewayID
         let boundSlot = NIOLoopBound(slot, eventLoop: eventLoop)
         return NIOSSLServerHandler(context: material.context) { certificates, promise in
@@ -77,8 +78,16 @@ final class ListenerTLS: Sendable {
                 promise.succeed(.failed)
                 return
             }
+            // A chain that verified recently against these same bundles is not checked again.
+            let key = VerifiedChainCache.Key(chainDER: chain)
+            if let cached = cache.lookup(key, now: Date()) {
+                boundSlot.value.peer = ConnectionPeer(cached, gatewayID: gatewayID)
+                promise.succeed(.certificateVerified)
+                return
+            }
             Task {
                 let result = await verifier.verify(chainDER: chain)
+                if case .success(let verified) = result { cache.insert(key, verified) }
                 promise.futureResult.eventLoop.execute {
                     switch result {
                     case .success(let verified):
