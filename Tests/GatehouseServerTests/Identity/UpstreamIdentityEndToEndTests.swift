@@ -134,6 +134,18 @@ final class UpstreamIdentityEndToEndTests: XCTestCase {
         XCTAssertTrue(byName.upstream.requests.isEmpty)
     }
 
+    func testUpstreamRefusingTheGatewayIsATLSFailure() async throws {
+        // No client certificate: the upstream refuses the handshake. Under TLS 1.3 the gateway
+        // learns it only after its own side of the handshake finished.
+        let fixture = try await fixture(tls: UpstreamTLSConfig(
+            roots: .trustDomain("prod.example"), spiffeIDs: [try SPIFFEID(parsing: DevPKI.upstreamSPIFFEID)]))
+        defer { Task { await fixture.shutdown() } }
+        let response = try fixture.curl("/x")
+        XCTAssertEqual(response.status, 502, response.body)
+        XCTAssertEqual(fixture.records(atLeast: 1).map(\.reason), ["upstream.tls_failed"])
+        XCTAssertTrue(fixture.upstream.requests.isEmpty)
+    }
+
     func testHostNameVerificationWithoutSPIFFEID() async throws {
         // upstream.pem carries DNS localhost and IP 127.0.0.1; the endpoint is 127.0.0.1.
         for (serverName, status, reason) in [
