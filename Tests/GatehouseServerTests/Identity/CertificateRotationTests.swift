@@ -190,6 +190,60 @@ final class CertificateRotationTests: XCTestCase {
         XCTAssertEqual(recovered.response?.status, 200, recovered.stderr)
         XCTAssertEqual(fixture.upstream.waitForRequests(6).map(\.head.uri), ["/before", "/after-watcher", "/after-force", "/after-mismatch", "/after-bundle", "/recovered"])
     }
+
+    /// Upstreams verified against a trust domain's bundle follow its rotation, every one of
+    /// them even when another's own material is broken at the time.
+    func testBundleRotationReachesEveryUpstreamVerifyingWithIt() async throws {
+        let dev = self.dev
+        let rotated = Rotated(directory: NSTemporaryDirectory() + "gatehouse-rotation-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: rotated.directory, withIntermediateDirectories: true)
+        try rotated.replace(rotated.prodBundle, withContentsOf: dev[.caCertificate])
+        // Upstream `a-billing`'s client certificate lives in the rotated directory; `app`'s does not.
+        try rotated.replace(rotated.certificate, withContentsOf: dev[.serverCertificate])
+        try rotated.replace(rotated.key, withContentsOf: dev[.serverKey])
+        let upstreamTLS = try DevPKIFiles.upstreamContext(
+            certificate: dev[.upstreamCertificate], key: dev[.upstreamKey], clientCA: dev[.caCertificate])
+        let fixture = try await GatewayFixture(upstreamTLS: upstreamTLS) { config in
+            config.trustDomains = [TrustDomainConfig(name: "prod.example", bundlePath: rotated.prodBundle, location: MutualTLS.here)]
+            let billing = try! SPIFFEID(parsing: DevPKI.upstreamSPIFFEID)
+            var other = config.upstreams[0]
+            other.name = "a-billing"
+            other.tls = UpstreamTLSConfig(
+                roots: .trustDomain("prod.example"), certificatePath: rotated.certificate, privateKey: .file(rotated.key),
+                spiffeIDs: [billing])
+            config.upstreams[0].tls = UpstreamTLSConfig(
+                roots: .trustDomain("prod.example"), certificatePath: dev[.serverCertificate], privateKey: .file(dev[.serverKey]),
+                spiffeIDs: [billing])
+            config.upstreams.append(other)
+            for index in config.upstreams.indices {
+                config.upstreams[index].pool.maxIdlePerLoop = 0  // every request verifies a fresh handshake
+                config.upstreams[index].connectTimeout = .seconds(3)
+            }
+            config.routes.insert(
+                RouteConfig(name: "a", match: RouteMatch(path: .prefix("/a/")), upstream: "a-billing", location: MutualTLS.here), at: 0)
+        }
+        defer { Task { await fixture.shutdown() } }
+        XCTAssertEqual(try fixture.curl("/a/before").status, 200)
+        XCTAssertEqual(try fixture.curl("/before").status, 200)
+
+        let watcher = fixture.gateway.tlsWatcher
+        let failures = watcher.failures.load(ordering: .relaxed)
+        try rotated.replace(rotated.certificate, with: Data("not a certificate\n".utf8))
+        XCTAssertTrue(eventually { watcher.failures.load(ordering: .relaxed) >= failures + 1 }, "a-billing's broken certificate not reported")
+
+        // The bundle no longer holds the CA that signed the upstream's SVID.
+        let reloads = watcher.reloads.load(ordering: .relaxed)
+        let failuresBeforeBundle = watcher.failures.load(ordering: .relaxed)
+        try rotated.replace(rotated.prodBundle, withContentsOf: pki.otherCACertificate)
+        XCTAssertTrue(
+            eventually {
+                watcher.reloads.load(ordering: .relaxed) > reloads || watcher.failures.load(ordering: .relaxed) > failuresBeforeBundle
+            }, "bundle change not picked up")
+        let after = try fixture.curl("/after")
+        XCTAssertEqual(after.status, 502, "app must verify with the new bundle: \(after.body)")
+        XCTAssertEqual(fixture.records(atLeast: 3).last?.reason, "upstream.tls_failed")
+        XCTAssertEqual(fixture.upstream.waitForRequests(2, timeout: 1).map(\.head.uri), ["/a/before", "/before"])
+    }
 }
 
 /// One HTTP/1.1 connection over TLS, held open for as many requests as the test sends:
