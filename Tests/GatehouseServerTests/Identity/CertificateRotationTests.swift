@@ -115,6 +115,8 @@ final class CertificateRotationTests: XCTestCase {
         let before = try await held.get("/held-before")
         XCTAssertEqual(before.status, 200)
         let heldServerCertificate = try await held.serverCertificateDER()
+        let testPKIServer = try NIOSSLCertificate.fromPEMFile(pki.serverCertificate).first?.toDERBytes()
+        XCTAssertEqual(heldServerCertificate, testPKIServer)
 
         let watcher = fixture.gateway.tlsWatcher
         let reloads = watcher.reloads.load(ordering: .relaxed)
@@ -138,11 +140,11 @@ final class CertificateRotationTests: XCTestCase {
 
         let watcher = fixture.gateway.tlsWatcher
         let reloads = watcher.reloads.load(ordering: .relaxed)
-        let failures = watcher.failures.load(ordering: .relaxed)
         try rotate(rotated)
         fixture.gateway.reloadTLSMaterial()  // as on SIGHUP: no waiting for the next poll
+        // (Not asserting zero failures: a watcher poll landing between the key's and the
+        // certificate's rename fails once on the mismatched pair, as it should.)
         XCTAssertGreaterThanOrEqual(watcher.reloads.load(ordering: .relaxed), reloads + 2)
-        XCTAssertEqual(watcher.failures.load(ordering: .relaxed), failures)
         try await assertRotated(fixture, held: held)
     }
 
