@@ -128,7 +128,13 @@ public final class Gateway: Sendable {
             let dependents = upstreamTLS.filter { $0.1.trustDomain == domain.name }.map(\.1)
             targets.append(.init(name: "trust domain \(domain.name)", files: [domain.bundlePath]) {
                 try trust.reload(domain: domain.name)
-                for upstream in dependents { try upstream.reload() }
+                // Every dependent gets the new bundle, even when one of them fails to load
+                // (e.g. its own certificate is mid-rotation); the first failure is reported.
+                var failure: Error?
+                for upstream in dependents {
+                    do { try upstream.reload() } catch { failure = failure ?? error }
+                }
+                if let failure { throw failure }
             })
         }
         for (name, tls) in upstreamTLS where !tls.watchedFiles.isEmpty {

@@ -498,6 +498,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         switch failure {
         case .responseTimeout: reason = .upstreamTimeout
         case .protocolError: reason = .upstreamProtocolError
+        case .tlsFailed: reason = .upstreamTLSFailed
         default: reason = .upstreamUnavailable
         }
         if exchange.responseHeadSent {

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// What an upstream connection reports to the exchange currently using it.
 /// All calls happen on the connection's (and the exchange's) event loop.
@@ -18,6 +19,9 @@ enum UpstreamFailure: Error, Equatable {
     case closedEarly
     case protocolError
     case responseTimeout
+    /// A TLS alert or error after the handshake, e.g. the upstream refusing the gateway's
+    /// client certificate, which under TLS 1.3 arrives after the client's side completed.
+    case tlsFailed
 }
 
 /// One keep-alive connection to one endpoint. Loop-bound: used only on `channel.eventLoop`
@@ -112,7 +116,13 @@ final class UpstreamClientHandler: ChannelDuplexHandler {
         sawProtocolError = true
         let receiver = self.receiver
         self.receiver = nil
-        receiver?.upstreamFailed(error is HTTPParserError ? .protocolError : .closedEarly)
+        let failure: UpstreamFailure
+        switch error {
+        case is HTTPParserError: failure = .protocolError
+        case is BoringSSLError, NIOSSLError.handshakeFailed: failure = .tlsFailed
+        default: failure = .closedEarly
+        }
+        receiver?.upstreamFailed(failure)
         context.close(promise: nil)
     }
 

@@ -73,7 +73,10 @@ final class UpstreamTLS: Sendable {
         }
         var verifier: SVIDVerifier?
         if config.spiffeIDs.isEmpty {
-            configuration.certificateVerification = .fullVerification
+            // BoringSSL verifies the chain; the name is checked after the handshake
+            // (`UpstreamHandshakeHandler`), not by NIOSSL: NIOSSL also accepts any IP SAN equal
+            // to the socket's address, whatever name was asked for.
+            configuration.certificateVerification = .noHostnameVerification
             configuration.trustRoots = .certificates(try roots.map { try NIOSSLCertificate(bytes: derBytes($0), format: .der) })
         } else {
             // The custom callback replaces BoringSSL's check: chain to the bundle of the ID's
@@ -102,9 +105,11 @@ final class UpstreamTLS: Sendable {
     func makeClientHandler(endpointHost: String, eventLoop: EventLoop) throws -> (NIOSSLClientHandler, UpstreamIdentitySlot) {
         let material = current.withLockedValue { $0 }
         let slot = UpstreamIdentitySlot()
-        // SNI carries names only; an IP endpoint without `server_name` sends none.
-        let serverName = config.serverName ?? (ConfigValueParser.ipAddress(endpointHost) == nil ? endpointHost : nil)
+        let expectedName = config.serverName ?? endpointHost
+        // SNI carries names only: an IP (endpoint or `server_name`) sends none.
+        let serverName = ConfigValueParser.ipAddress(expectedName) == nil ? expectedName : nil
         guard let verifier = material.verifier else {
+            slot.expectedName = expectedName
             return (try NIOSSLClientHandler(context: material.context, serverHostname: serverName), slot)
         }
         let allowed = allowedIDs
@@ -139,6 +144,45 @@ final class UpstreamTLS: Sendable {
 /// Where an upstream handshake's identity check leaves its refusal. Loop-bound.
 final class UpstreamIdentitySlot {
     var failure: UpstreamTLS.HandshakeFailure?
+    /// Without `spiffe_id`: the host name or IP address the upstream's certificate must carry.
+    var expectedName: String?
+}
+
+extension UpstreamTLS {
+    /// Whether `leaf` carries `name`: for an IP address, an iPAddress SAN with its bytes; for a
+    /// host name, a dNSName SAN matching it per RFC 6125 §6.4 (ASCII case-insensitive, a `*`
+    /// only as the whole left-most label, standing for exactly one label). The subject's
+    /// common name is not consulted (deprecated since RFC 2818).
+    static func certificate(_ leaf: Certificate, carries name: String) -> Bool {
+        guard let names = try? leaf.extensions.subjectAlternativeNames else { return false }
+        if let address = ConfigValueParser.ipAddress(name) {
+            return names.contains { san in
+                if case .ipAddress(let bytes) = san { return Array(bytes.bytes) == address }
+                return false
+            }
+        }
+        let wanted = Self.labels(name)
+        guard !wanted.isEmpty else { return false }
+        return names.contains { san in
+            guard case .dnsName(let dnsName) = san else { return false }
+            let pattern = Self.labels(dnsName)
+            guard pattern.count == wanted.count else { return false }
+            for (index, (label, host)) in zip(pattern, wanted).enumerated() {
+                // A bare `*` never matches: the wildcard needs a parent domain.
+                if index == 0, label == "*", pattern.count >= 2 { continue }
+                if label != host { return false }
+            }
+            return true
+        }
+    }
+
+    /// Lowercased labels, without a trailing dot; empty for an empty name or an empty label.
+    private static func labels(_ name: String) -> [Substring] {
+        var text = Substring(name.lowercased())
+        if text.hasSuffix(".") { text = text.dropLast() }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.contains(where: \.isEmpty) ? [] : labels
+    }
 }
 
 @available(*, unavailable)
@@ -173,9 +217,24 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
             timer?.cancel()
+            if let name = slot.expectedName, !Self.peerCarries(name, context: context) {
+                let failure = UpstreamTLS.HandshakeFailure(
+                    reason: .upstreamTLSFailed, detail: "the upstream's certificate is not valid for \(name)")
+                slot.failure = failure
+                promise.fail(failure)
+                context.close(promise: nil)
+                return
+            }
             promise.succeed(())
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private static func peerCarries(_ name: String, context: ChannelHandlerContext) -> Bool {
+        guard let peer = try? context.pipeline.syncOperations.nioSSL_peerCertificate(),
+            let leaf = try? Certificate(derEncoded: peer.toDERBytes())
+        else { return false }
+        return UpstreamTLS.certificate(leaf, carries: name)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

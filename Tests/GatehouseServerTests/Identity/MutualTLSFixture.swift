@@ -30,11 +30,12 @@ enum MutualTLS {
     }
 
     /// curl with an optional client certificate; returns curl's exit status and the response
-    /// (nil when the handshake or connection failed).
+    /// (nil when the handshake or connection failed). `ca` verifies the gateway (default: TestPKI's).
     static func curl(
-        _ fixture: GatewayFixture, _ path: String, client: (certificate: String, key: String)?, _ extra: [String] = []
+        _ fixture: GatewayFixture, _ path: String, client: (certificate: String, key: String)?, _ extra: [String] = [],
+        ca: String? = nil
     ) throws -> (exit: Int32, response: CurlResponse?, stderr: String) {
-        var arguments = ["-sS", "-i", "--max-time", "10", "--cacert", fixture.pki.caCertificate]
+        var arguments = ["-sS", "-i", "--max-time", "10", "--cacert", ca ?? fixture.pki.caCertificate]
         if let client { arguments += ["--cert", client.certificate, "--key", client.key] }
         let result = try Shell.run("/usr/bin/curl", arguments + extra + [fixture.baseURL + path])
         guard result.status == 0 else { return (result.status, nil, result.stderr) }

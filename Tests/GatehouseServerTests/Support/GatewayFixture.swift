@@ -3,6 +3,7 @@ import GatehouseCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import GatehouseServer
 
 /// A real gateway on loopback (port 0), in front of a `TestUpstream`, writing decision
@@ -15,9 +16,14 @@ final class GatewayFixture: @unchecked Sendable {
     let tls: Bool
     let pki: TestPKI.Files
 
-    init(tls: Bool = true, eventLoops: Int = 2, configure: (inout GatewayConfig) -> Void = { _ in }) async throws {
+    /// - Parameter upstreamTLS: the upstream serves HTTPS with this context (the gateway's
+    ///   upstream `tls` is then up to `configure`).
+    init(
+        tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil,
+        configure: (inout GatewayConfig) -> Void = { _ in }
+    ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
-        upstream = try TestUpstream(group: group)
+        upstream = try TestUpstream(group: group, tls: upstreamTLS)
         pki = try TestPKI.files()
         self.tls = tls
         logPath = NSTemporaryDirectory() + "gatehouse-decisions-\(UUID().uuidString).jsonl"

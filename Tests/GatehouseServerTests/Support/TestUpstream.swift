@@ -19,6 +19,8 @@ final class TestUpstream: @unchecked Sendable {
         var head: HTTPRequestHead
         var bodyBytes: Int
         var bodySHA256: String
+        /// DER of the client certificate the connection presented (TLS upstreams that ask for one).
+        var peerCertificateDER: [UInt8]? = nil
     }
 
     let channel: Channel
@@ -126,7 +128,8 @@ final class UpstreamTestHandler: ChannelDuplexHandler, @unchecked Sendable {
             guard let head else { return }
             self.head = nil
             let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-            record(.init(head: head, bodyBytes: bodyBytes, bodySHA256: digest))
+            let peer = try? context.pipeline.syncOperations.nioSSL_peerCertificate()?.toDERBytes()
+            record(.init(head: head, bodyBytes: bodyBytes, bodySHA256: digest, peerCertificateDER: peer))
             handle(head, context: context)
         }
     }
