@@ -157,8 +157,8 @@ measure() { # peer -> appends one JSON object to $OUT/results.jsonl
     log "$peer: RSS before ${before} KiB; opening $N connections"
     spawn "$GH_LOAD" --url "$url" "${CLIENT_ARGS[@]}" --connections "$N" --connect-rate "$CONNECT_RATE" \
         --open-timeout "$OPEN_TIMEOUT" --hold "$HOLD" --threads "$LOADGEN_THREADS" >"$out" 2>>"$err"
-    local loader=$SPAWNED_PID i ready=""
-    for i in $(seq 1 $(( (OPEN_SECONDS + OPEN_TIMEOUT + 30) * 10 ))); do
+    local loader=$SPAWNED_PID ready=""
+    for _ in $(seq 1 $(( (OPEN_SECONDS + OPEN_TIMEOUT + 30) * 10 ))); do
         ready=$(grep -m1 '"phase":"ready"' "$out" 2>/dev/null || true)
         [[ -n "$ready" ]] && break
         kill -0 "$loader" 2>/dev/null || break
@@ -172,7 +172,7 @@ measure() { # peer -> appends one JSON object to $OUT/results.jsonl
     per_proc=$(for p in $(tree_pids "$pid"); do printf '%s:%s ' "$p" "$(proc_status_kib "$p" VmRSS)"; done)
 
     # gh-load ends by itself after the hold; bounded wait, then it is stopped.
-    for i in $(seq 1 $(( (HOLD + 30) * 10 ))); do kill -0 "$loader" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 $(( (HOLD + 30) * 10 ))); do kill -0 "$loader" 2>/dev/null || break; sleep 0.1; done
     stop_group "$loader"
     local done_line closed_by_peer
     done_line=$(grep -m1 '"phase":"done"' "$out" 2>/dev/null || true)

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # globals set here are read by the scripts that source this
 # Shared by run.sh and idle-memory.sh (sourced, not run): process cleanup, tools, the
 # throwaway PKI (with an X.509-SVID client certificate), loopback ports, the upstream,
 # nginx and Gatehouse configurations, and /proc accounting (CPU ticks, RSS).
@@ -341,8 +342,7 @@ start_gatehouse() {
     resolve_gatehouse || return 1
     spawn "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log"
     PEER_PID[gatehouse]=$SPAWNED_PID
-    local i
-    for i in $(seq 1 150); do   # 15 s
+    for _ in $(seq 1 150); do   # 15 s
         if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
         if ! kill -0 "${PEER_PID[gatehouse]}" 2>/dev/null; then
             local status=0

@@ -8,7 +8,7 @@
 # As a control, openssl s_client first resumes a session against the same nginx, to show
 # that the log does catch resumption. Loopback only, bounded.
 set -euo pipefail
-# shellcheck source=../lib/common.sh
+# shellcheck source=lib/common.sh disable=SC2034
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib/common.sh"
 
 REQUESTS=200
@@ -58,6 +58,8 @@ verified=$(count ' SUCCESS ')
 echo "control: openssl s_client, new session then resumed: nginx logged $control"
 echo "gh-load --new-connection: $(cat "$TMP/gh-load.out")"
 echo "nginx saw $total request(s): $full full handshake(s), $reused resumed; client certificate verified on $verified; protocols: $(awk '{print $2}' "$LOG" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
-(( total > 0 && reused == 0 && full == total && verified == total )) \
-    && echo "OK: every gh-load connection was a full mTLS handshake" \
-    || { echo "FAIL: gh-load resumed sessions or was not verified"; exit 1; }
+if (( total > 0 && reused == 0 && full == total && verified == total )); then
+    echo "OK: every gh-load connection was a full mTLS handshake"
+else
+    echo "FAIL: gh-load resumed sessions or was not verified"; exit 1
+fi
