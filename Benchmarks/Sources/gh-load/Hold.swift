@@ -134,7 +134,7 @@ final class HoldConnection {
     fileprivate func responseEnded(status: HTTPResponseStatus, lengthOK: Bool, keepAlive: Bool) {
         guard phase == .connecting else { return }
         guard lengthOK else { fail("body length differs from Content-Length"); return }
-        guard keepAlive else { fail("the server asked to close the connection (Connection: close)"); return }
+        guard keepAlive else { fail("HTTP \(status.code) with Connection: close: the server will not keep the connection"); return }
         phase = .open
         let now = nowNs()
         tally.opened(latencyUs: (now - startNs) / 1_000, status: status, at: now)
