@@ -14,8 +14,8 @@
 # --duration and --max-requests; every process started here is stopped on exit.
 set -euo pipefail
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=lib/common.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/common.sh"
 
 ROUNDS=5
 SECONDS_PER_RUN=10
@@ -23,12 +23,7 @@ CONNECTIONS=32
 WARMUP=1
 LOADGEN_THREADS=1
 SCENARIO=tls-keepalive
-GATEHOUSE=""
-SKIP_GATEHOUSE=0
-KEEP_TMP=0
 MAX_REQUESTS=10000000
-WORKERS=$(nproc 2>/dev/null || echo 2)
-UPSTREAM_WORKERS=1
 
 usage() {
     cat <<EOF
@@ -51,11 +46,19 @@ EOF
 # Scenarios. A scenario sets:
 #   SCENARIO_DESC        one line for the report
 #   SCENARIO_PEERS       peers that take part, from: direct nginx gatehouse
-#                        (add a peer by writing start_<peer>, see "Peers" below)
+#                        (add a peer by writing start_<peer>, see lib/common.sh)
+#   SCENARIO_UNIT        what one completed request stands for in the table:
+#                        "req" (default) or "handshake" (a new connection per request)
+#   SCENARIO_TARGETS     issue targets checked in the summary, each "KEY OP FACTOR":
+#                        gatehouse/nginx ratio of the median KEY (a rounds.jsonl field)
+#                        must be <= or >= FACTOR
 #   LOADGEN_ARGS         gh-load arguments common to every peer
 #   peer_url[PEER]       URL gh-load drives for that peer
 #   peer_args[PEER]      extra gh-load arguments for that peer (e.g. trust, client cert)
-#   NGINX_PROXY_EXTRA    lines added to the nginx proxy's server {} block
+# and may change the proxies' configuration (lib/common.sh): NGINX_PROXY_EXTRA
+# (lines in nginx's server {} block) and gatehouse_root_extra,
+# gatehouse_listener_extra, gatehouse_listener_tls_extra, gatehouse_route_extra
+# (YAML lines in Gatehouse's config); use_mtls sets all of them for mTLS.
 # It runs after the PKI, the ports and the 1 KiB file exist ($TMP, *_PORT).
 # ---------------------------------------------------------------------------
 list_scenarios() { declare -F | awk '{print $3}' | sed -n 's/^scenario_//p' | tr '_' '-'; }
@@ -63,6 +66,8 @@ list_scenarios() { declare -F | awk '{print $3}' | sed -n 's/^scenario_//p' | tr
 scenario_tls_keepalive() {
     SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body; $CONNECTIONS connections, one request in flight each"
     SCENARIO_PEERS=(direct nginx gatehouse)
+    SCENARIO_UNIT=req
+    SCENARIO_TARGETS=()
     LOADGEN_ARGS=(--connections "$CONNECTIONS" --threads "$LOADGEN_THREADS" --max-requests "$MAX_REQUESTS")
     peer_url[direct]="http://127.0.0.1:$UPSTREAM_PORT/1k.bin"
     peer_args[direct]=""
@@ -77,24 +82,33 @@ scenario_tls_keepalive() {
 scenario_tls_handshake() {
     scenario_tls_keepalive
     SCENARIO_DESC="a new TLS connection per request (full handshake, no resumption); $CONNECTIONS concurrent"
+    SCENARIO_UNIT=handshake
     LOADGEN_ARGS+=(--new-connection)
 }
 
-# Client certificates. nginx verifies them against the throwaway CA; Gatehouse
-# joins once its listener config has client-certificate settings: add it to
-# SCENARIO_PEERS and its YAML to gatehouse_listener_tls_extra below.
+# Client certificates (X.509-SVID, see make_pki): nginx verifies the chain against the
+# throwaway CA (ssl_verify_client on); Gatehouse requires a client certificate, verifies
+# it as an SVID against the trust domain's bundle (the same CA) and allows the route only
+# to the client's SPIFFE ID (use_mtls in lib/common.sh). direct stays plain HTTP.
 scenario_mtls_keepalive() {
     scenario_tls_keepalive
-    SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body with a client certificate (mTLS)"
-    SCENARIO_PEERS=(direct nginx)
+    SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body with a client certificate (mTLS); $CONNECTIONS connections"
+    SCENARIO_TARGETS=("proxy_cpu_us_per_req <= 1.30")
     local client="--cert $TMP/pki/client.pem --key $TMP/pki/client.key"
     peer_args[nginx]+=" $client"
     peer_args[gatehouse]+=" $client"
-    NGINX_PROXY_EXTRA="ssl_client_certificate $TMP/pki/ca.pem; ssl_verify_client on;"
+    use_mtls
 }
 
-# YAML lines appended under the Gatehouse listener's tls: (empty unless a scenario sets it).
-gatehouse_listener_tls_extra=""
+# A new mTLS connection per request: full handshake with client-certificate
+# verification, no resumption. Handshakes/s = requests/s.
+scenario_mtls_handshake() {
+    scenario_mtls_keepalive
+    SCENARIO_DESC="a new mTLS connection per request (full handshake with a client certificate, no resumption); $CONNECTIONS concurrent"
+    SCENARIO_UNIT=handshake
+    SCENARIO_TARGETS=("rps >= 1.00")
+    LOADGEN_ARGS+=(--new-connection)
+}
 
 # ---------------------------------------------------------------------------
 # Arguments
@@ -127,300 +141,15 @@ for s in "$SECONDS_PER_RUN" "$WARMUP"; do
     [[ "$s" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "expected seconds, got '$s'" >&2; exit 2; }
 done
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------------------
-# Cleanup: every process we start is recorded in STARTED_PIDS and stopped on
-# exit, error or Ctrl-C.
-# ---------------------------------------------------------------------------
-# Servers are started with `setsid` (spawn), so each is the leader of its own
-# process group and stopping the group also stops anything it forked.
-STARTED_PIDS=()
-TMP=""
-spawn() { # command... ; sets SPAWNED_PID
-    setsid "$@" &
-    SPAWNED_PID=$!
-    STARTED_PIDS+=("$SPAWNED_PID")
-}
-stop_group() { # pid: TERM its process group, wait up to 5 s, then KILL
-    local pid=$1
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${STARTED_PIDS[@]}"; do stop_group "$pid"; done
-    if [[ -n "$TMP" && -d "$TMP" ]]; then
-        if [[ $KEEP_TMP -eq 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-# ---------------------------------------------------------------------------
-# Tools
-# ---------------------------------------------------------------------------
-need_apt=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3-minimal)
-if [[ ${#need_apt[@]} -gt 0 ]]; then
-    log "installing ${need_apt[*]} (apt)"
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${need_apt[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-CLK_TCK=$(getconf CLK_TCK)
-
-log "building gh-load (release)"
-swift build -c release --package-path "$BENCH_DIR" --product gh-load >&2
-GH_LOAD="$BENCH_DIR/.build/release/gh-load"
-
-# Gatehouse is resolved (and, by default, built) only when a scenario uses it.
-GATEHOUSE_SKIP_REASON=""
-resolve_gatehouse() {
-    if [[ $SKIP_GATEHOUSE -eq 1 ]]; then
-        GATEHOUSE_SKIP_REASON="--skip-gatehouse given"
-    elif [[ -z "$GATEHOUSE" ]]; then
-        log "building gatehouse (release) in $REPO_DIR"
-        if swift build -c release --package-path "$REPO_DIR" --product gatehouse >&2; then
-            GATEHOUSE="$REPO_DIR/.build/release/gatehouse"
-        else
-            GATEHOUSE_SKIP_REASON="swift build -c release --product gatehouse failed in $REPO_DIR"
-        fi
-    elif [[ ! -x "$GATEHOUSE" ]]; then
-        GATEHOUSE_SKIP_REASON="$GATEHOUSE is not an executable file"
-    fi
-    [[ -z "$GATEHOUSE_SKIP_REASON" ]]
-}
-
-# ---------------------------------------------------------------------------
-# Workspace, PKI (ECDSA P-256, throwaway), the 1 KiB body, ports
-# ---------------------------------------------------------------------------
-TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
-chmod 755 "$TMP"   # nginx workers run as nobody and must read www/
-mkdir -p "$TMP/pki" "$TMP/www" "$TMP/nginx-upstream" "$TMP/nginx-proxy" "$TMP/gatehouse"
-
-make_pki() {
-    local d=$TMP/pki
-    (
-        cd "$d"
-        openssl ecparam -name prime256v1 -genkey -noout -out ca.key
-        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=Gatehouse bench CA" \
-            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -out ca.pem
-        openssl ecparam -name prime256v1 -genkey -noout -out server.key
-        openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
-        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" > server.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-            -extfile server.ext -out server.pem
-        openssl ecparam -name prime256v1 -genkey -noout -out client.key
-        openssl req -new -key client.key -subj "/CN=bench-client" -out client.csr
-        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-            "extendedKeyUsage=clientAuth" > client.ext
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-            -extfile client.ext -out client.pem
-        # PKCS#8 copies, for servers that only read that form.
-        openssl pkcs8 -topk8 -nocrypt -in server.key -out server.pkcs8.key
-        openssl pkcs8 -topk8 -nocrypt -in client.key -out client.pkcs8.key
-    ) >"$TMP/pki/openssl.log" 2>&1 || { cat "$TMP/pki/openssl.log" >&2; die "openssl failed"; }
-}
-make_pki
-printf '%.0s0123456789abcdef' $(seq 1 64) > "$TMP/www/1k.bin"
-[[ $(stat -c %s "$TMP/www/1k.bin") -eq 1024 ]] || die "could not write the 1 KiB body"
-chmod 755 "$TMP/www"; chmod 644 "$TMP/www/1k.bin"
-
-# Free loopback ports, chosen by the kernel.
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+bench_init   # traps, tools, gh-load, $TMP with the PKI and the 1 KiB body
 read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT <<<"$(free_ports 4)"
 
-declare -A peer_url peer_args PEER_PID PEER_LABEL
+declare -A peer_url peer_args PEER_LABEL
 # Row labels in the table (a new peer without one shows its name).
 PEER_LABEL[direct]="direct (HTTP, no TLS)"
 PEER_LABEL[nginx]="nginx"
 PEER_LABEL[gatehouse]="gatehouse"
 "$SCENARIO_FN"
-
-# ---------------------------------------------------------------------------
-# Peers. start_<peer> starts the process (recording it in STARTED_PIDS), sets
-# PEER_PID[<peer>] to the pid whose process tree is CPU-accounted, and returns
-# non-zero if the peer cannot run (it is then skipped with a message).
-# ---------------------------------------------------------------------------
-wait_tcp() { # port timeout_s
-    local i
-    for i in $(seq 1 $(( $2 * 10 ))); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-start_upstream() {
-    local d=$TMP/nginx-upstream
-    cat >"$d/nginx.conf" <<EOF
-worker_processes $UPSTREAM_WORKERS;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type application/octet-stream;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    open_file_cache max=64;
-    client_body_temp_path $d/client_body;
-    proxy_temp_path $d/proxy;
-    fastcgi_temp_path $d/fastcgi;
-    uwsgi_temp_path $d/uwsgi;
-    scgi_temp_path $d/scgi;
-    server {
-        listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
-        root $TMP/www;
-    }
-}
-EOF
-    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
-    UPSTREAM_PID=$SPAWNED_PID
-    wait_tcp "$UPSTREAM_PORT" 10 || { cat "$d/error.log" >&2; die "upstream nginx did not start"; }
-}
-
-start_direct() { PEER_PID[direct]=""; }   # no proxy: the upstream alone serves
-
-start_nginx() {
-    local d=$TMP/nginx-proxy
-    cat >"$d/nginx.conf" <<EOF
-worker_processes $WORKERS;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    client_body_temp_path $d/client_body;
-    proxy_temp_path $d/proxy;
-    fastcgi_temp_path $d/fastcgi;
-    uwsgi_temp_path $d/uwsgi;
-    scgi_temp_path $d/scgi;
-    upstream origin {
-        server 127.0.0.1:$UPSTREAM_PORT;
-        keepalive 64;
-        keepalive_requests 10000000;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT ssl backlog=4096;
-        ssl_certificate $TMP/pki/server.pem;
-        ssl_certificate_key $TMP/pki/server.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        $NGINX_PROXY_EXTRA
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
-    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
-    PEER_PID[nginx]=$SPAWNED_PID
-    wait_tcp "$NGINX_PORT" 10 || { cat "$d/error.log" >&2; stop_group "${PEER_PID[nginx]}"; return 1; }
-}
-
-http_status() { # port path -> status code of GET (plain HTTP), or empty
-    local line=""
-    {
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || return 0
-        printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
-        IFS= read -r -t 2 line <&3 || true
-        exec 3>&-
-    } 2>/dev/null
-    awk '{print $2}' <<<"$line"
-}
-
-start_gatehouse() {
-    resolve_gatehouse || return 1
-    local d=$TMP/gatehouse
-    cat >"$d/gatehouse.yaml" <<EOF
-environment: bench
-listeners:
-  - name: public
-    address: 127.0.0.1:$GATEHOUSE_PORT
-    tls:
-      certificate: $TMP/pki/server.pem
-      private_key: file:$TMP/pki/server.key
-$gatehouse_listener_tls_extra
-admin:
-  address: 127.0.0.1:$GATEHOUSE_ADMIN_PORT
-upstreams:
-  origin:
-    endpoints: ["127.0.0.1:$UPSTREAM_PORT"]
-routes:
-  - name: all
-    match:
-      path_prefix: /
-    upstream: origin
-decision_log:
-  path: $d/decisions.jsonl
-EOF
-    spawn "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log"
-    PEER_PID[gatehouse]=$SPAWNED_PID
-    local i
-    for i in $(seq 1 150); do   # 15 s
-        if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
-        if ! kill -0 "${PEER_PID[gatehouse]}" 2>/dev/null; then
-            local status=0
-            wait "${PEER_PID[gatehouse]}" || status=$?
-            GATEHOUSE_SKIP_REASON="$GATEHOUSE exited during start-up with status $status (its output is in the results directory)"
-            return 1
-        fi
-        sleep 0.1
-    done
-    GATEHOUSE_SKIP_REASON="gatehouse did not report ready on /readyz within 15 s"
-    stop_group "${PEER_PID[gatehouse]}"   # so an unready process cannot disturb the other peers
-    return 1
-}
-
-# ---------------------------------------------------------------------------
-# CPU accounting: utime+stime (fields 14 and 15 of /proc/PID/stat, in clock
-# ticks) summed over a process and its children (nginx master + workers).
-# ---------------------------------------------------------------------------
-proc_ticks() { # pid -> utime+stime of that process (all its threads)
-    local stat rest
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    rest=${stat##*) }            # fields from 3 (state) on; comm may hold spaces
-    # shellcheck disable=SC2086
-    set -- $rest
-    echo $(( ${12} + ${13} ))    # fields 14 and 15
-}
-tree_ticks() { # root pid -> ticks of it and its direct children
-    [[ -n "$1" ]] || { echo 0; return; }
-    local total child
-    total=$(proc_ticks "$1")
-    for child in $(pgrep -P "$1" 2>/dev/null || true); do
-        total=$(( total + $(proc_ticks "$child") ))
-    done
-    echo "$total"
-}
 
 # ---------------------------------------------------------------------------
 # Start everything
@@ -438,11 +167,7 @@ for peer in "${SCENARIO_PEERS[@]}"; do
         [[ $peer == gatehouse ]] && reason=$GATEHOUSE_SKIP_REASON
         SKIPPED_NOTES+=("$peer SKIPPED: $reason")
         log "*** $peer SKIPPED: $reason"
-        if [[ $peer == gatehouse ]]; then
-            for f in "$TMP/gatehouse/stdout.log" "$TMP/gatehouse/stderr.log"; do
-                [[ -s "$f" ]] && tail -n 20 "$f" | sed "s/^/    gatehouse $(basename "$f" .log): /" >&2
-            done
-        fi
+        [[ $peer == gatehouse ]] && show_gatehouse_output
     fi
 done
 [[ ${#ACTIVE_PEERS[@]} -gt 0 ]] || die "no peer could start"
@@ -451,7 +176,13 @@ done
 for peer in "${ACTIVE_PEERS[@]}"; do
     # shellcheck disable=SC2086
     check=$("$GH_LOAD" --url "${peer_url[$peer]}" ${peer_args[$peer]} --connections 1 --max-requests 1 --duration 5 2>&1 | tail -n 1)
-    [[ "$check" == *'"requests":1,"errors":0,"non2xx":0'* ]] || die "$peer: a single request failed: $check"
+    if [[ "$check" != *'"requests":1,"errors":0,"non2xx":0'* ]]; then
+        if [[ $peer == gatehouse ]]; then   # its reason code says why (e.g. a refused client certificate)
+            tail -n 3 "$TMP/gatehouse/decisions.jsonl" 2>/dev/null | sed 's/^/    gatehouse decision: /' >&2 || true
+            show_gatehouse_output
+        fi
+        die "$peer: a single request failed: $check"
+    fi
 done
 
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -515,9 +246,12 @@ done
 # ---------------------------------------------------------------------------
 # Summary: medians over rounds, ratios to nginx.
 # ---------------------------------------------------------------------------
+SUMMARY_UNIT=$SCENARIO_UNIT SUMMARY_TARGETS=$(printf '%s\n' "${SCENARIO_TARGETS[@]}") \
 python3 - "$OUT/rounds.jsonl" "$OUT/peers.tsv" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 path, peers_tsv, scenario, desc, skipped = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+unit = "handshake" if os.environ.get("SUMMARY_UNIT") == "handshake" else "request"
+targets = [t.split() for t in os.environ.get("SUMMARY_TARGETS", "").splitlines() if t.strip()]
 runs = [json.loads(l) for l in open(path) if l.strip()]
 labels = dict(l.rstrip("\n").split("\t", 1) for l in open(peers_tsv) if "\t" in l)
 peers = []
@@ -528,10 +262,13 @@ def med(peer, key):
     return statistics.median(xs) if xs else None
 def f(v, d=0):
     return "-" if v is None else f"{v:,.{d}f}"
-cols = [("rps", "req/s", 0), ("p50_us", "p50 µs", 0), ("p90_us", "p90 µs", 0), ("p99_us", "p99 µs", 0),
-        ("proxy_cpu_us_per_req", "proxy CPU µs/req", 1),
-        ("upstream_cpu_us_per_req", "upstream µs/req", 1),
-        ("loadgen_cpu_us_per_req", "loadgen µs/req", 1)]
+u = "hs" if unit == "handshake" else "req"
+rate = "handshakes/s" if unit == "handshake" else "req/s"
+cols = [("rps", rate, 0), ("p50_us", "p50 µs", 0), ("p90_us", "p90 µs", 0), ("p99_us", "p99 µs", 0),
+        ("proxy_cpu_us_per_req", f"proxy CPU µs/{u}", 1),
+        ("upstream_cpu_us_per_req", f"upstream µs/{u}", 1),
+        ("loadgen_cpu_us_per_req", f"loadgen µs/{u}", 1)]
+names = {"rps": rate, "proxy_cpu_us_per_req": f"proxy CPU per {unit}", "p99_us": "p99", "p50_us": "p50"}
 rounds = max(r["round"] for r in runs)
 print(f"scenario {scenario}: {desc}")
 print(f"medians over {rounds} round(s); errors and non-2xx are totals")
@@ -542,18 +279,32 @@ for p in peers:
     errs = sum(r["errors"] for r in runs if r["peer"] == p)
     n2 = sum(r["non2xx"] for r in runs if r["peer"] == p)
     print(f"{labels.get(p, p):<23}" + "".join(f"{f(med(p, c[0]), c[2]):>{w[i]}}" for i, c in enumerate(cols)) + f"{errs:>8}{n2:>8}")
-print("µs/req columns: CPU time (user+system, from /proc) per request of the proxy, the upstream nginx and gh-load")
+if unit == "handshake":
+    print("one request per connection: handshakes/s = requests/s; latency includes TCP connect and the full handshake")
+print(f"µs/{u} columns: CPU time (user+system, from /proc) per {unit} of the proxy, the upstream nginx and gh-load")
 print()
-if "gatehouse" in peers and "nginx" in peers:
-    def ratio(key):
-        g, n = med("gatehouse", key), med("nginx", key)
-        return "-" if not g or not n else f"{g / n:.2f}x"
+both = "gatehouse" in peers and "nginx" in peers
+def ratio_value(key):
+    g, n = med("gatehouse", key), med("nginx", key)
+    return g / n if both and g and n else None
+def ratio(key):
+    v = ratio_value(key)
+    return "-" if v is None else f"{v:.2f}x"
+if both:
     print("gatehouse / nginx:  "
-          f"CPU per request {ratio('proxy_cpu_us_per_req')}   "
-          f"p99 {ratio('p99_us')}   p50 {ratio('p50_us')}   req/s {ratio('rps')}")
-    print("  (CPU and latency: lower is better, < 1.00x beats nginx; req/s: higher is better)")
+          f"CPU per {unit} {ratio('proxy_cpu_us_per_req')}   "
+          f"p99 {ratio('p99_us')}   p50 {ratio('p50_us')}   {rate} {ratio('rps')}")
+    print(f"  (CPU and latency: lower is better, < 1.00x beats nginx; {rate}: higher is better)")
 else:
     print("gatehouse / nginx ratios: n/a (gatehouse not in this run)")
+for key, op, factor in targets:
+    what = f"target: gatehouse / nginx {names.get(key, key)} {op} {float(factor):.2f}x"
+    v = ratio_value(key)
+    if v is None:
+        print(f"{what}: NOT MEASURED (gatehouse or nginx not in this run)")
+    else:
+        met = v <= float(factor) if op == "<=" else v >= float(factor)
+        print(f"{what}: {v:.2f}x, {'MET' if met else 'NOT MET'}")
 for s in skipped:
     print(f"*** {s}")
 EOF

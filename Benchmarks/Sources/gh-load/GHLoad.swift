@@ -20,6 +20,11 @@ struct GHLoad: ParsableCommand {
         Opens --connections connections, each with one request in flight at a time, \
         until --duration seconds have passed or --max-requests requests have completed, \
         whichever comes first. Prints one JSON line with the results on stdout.
+
+        With --hold S it instead opens --connections connections at --connect-rate per \
+        second, each completing the handshake and one request, holds them open and idle \
+        for S seconds, and prints two JSON lines: "phase":"ready" when all are open (or \
+        failed), "phase":"done" after the hold (see idle-memory.sh).
         """
     )
 
@@ -53,7 +58,7 @@ struct GHLoad: ParsableCommand {
     @Option(help: "PEM private key of --cert.")
     var key: String?
 
-    @Flag(name: .customLong("new-connection"), help: "Open a fresh connection (and TLS handshake) for every request; latency then includes connect and handshake.")
+    @Flag(name: .customLong("new-connection"), help: "Open a fresh connection (and full TLS handshake, never resumed) for every request; latency then includes connect and handshake.")
     var newConnection = false
 
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable).")
@@ -62,8 +67,26 @@ struct GHLoad: ParsableCommand {
     @Option(name: .customLong("grace"), help: "Seconds past the deadline after which outstanding requests are cut and counted as errors.")
     var grace: Double = 5
 
+    @Option(help: "Hold mode: open --connections connections (one request each), keep them idle this many seconds, then close; at most 3600.")
+    var hold: Double?
+
+    @Option(name: .customLong("connect-rate"), help: "Hold mode: new connections per second, at most.")
+    var connectRate: Double = 500
+
+    @Option(name: .customLong("open-timeout"), help: "Hold mode: seconds each connection has, from its start, to connect, handshake and finish its request.")
+    var openTimeout: Double = 15
+
     mutating func validate() throws {
-        guard (1...10_000).contains(connections) else { throw ValidationError("--connections must be 1...10000") }
+        if let hold {
+            // Every connection to one server port needs its own loopback source port (~28k).
+            guard (1...25_000).contains(connections) else { throw ValidationError("--connections must be 1...25000 with --hold") }
+            guard hold > 0, hold <= 3600 else { throw ValidationError("--hold must be in (0, 3600]") }
+            guard connectRate > 0, connectRate <= 100_000 else { throw ValidationError("--connect-rate must be in (0, 100000]") }
+            guard openTimeout > 0, openTimeout <= 120 else { throw ValidationError("--open-timeout must be in (0, 120]") }
+            guard !newConnection else { throw ValidationError("--hold and --new-connection exclude each other") }
+        } else {
+            guard (1...10_000).contains(connections) else { throw ValidationError("--connections must be 1...10000") }
+        }
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be in (0, 3600]") }
         guard (1...1_000_000_000).contains(maxRequests) else { throw ValidationError("--max-requests must be 1...1000000000") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64") }
@@ -83,6 +106,9 @@ struct GHLoad: ParsableCommand {
             if cert != nil || ca != nil { throw ValidationError("--ca/--cert need an https:// URL") }
             return nil
         }
+        // No session resumption, by construction: swift-nio-ssl keeps no client-side session
+        // cache and never calls SSL_set_session, so every connection is a full handshake
+        // (tools/check-resumption.sh checks this against nginx's $ssl_session_reused).
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if insecure {
@@ -111,6 +137,14 @@ struct GHLoad: ParsableCommand {
         )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         defer { try? group.syncShutdownGracefully() }
+
+        if let hold {
+            try runHold(HoldConfig(
+                load: config, connections: connections, connectRate: connectRate,
+                holdSeconds: hold, openTimeout: .nanoseconds(Int64(openTimeout * 1e9))
+            ), group: group)
+            return
+        }
 
         let start = nowNs()
         let clock = RunClock(

@@ -1,0 +1,418 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # globals set here are read by the scripts that source this
+# Shared by run.sh and idle-memory.sh (sourced, not run): process cleanup, tools, the
+# throwaway PKI (with an X.509-SVID client certificate), loopback ports, the upstream,
+# nginx and Gatehouse configurations, and /proc accounting (CPU ticks, RSS).
+#
+# The caller sets `set -euo pipefail`, sources this file, then calls bench_init.
+# Everything listens on 127.0.0.1 only.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+
+# The SPIFFE identity of the benchmark client, and its trust domain.
+SPIFFE_TRUST_DOMAIN=prod.example
+CLIENT_SPIFFE_ID="spiffe://$SPIFFE_TRUST_DOMAIN/bench/client"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Cleanup: every process we start is recorded in STARTED_PIDS and stopped on
+# exit, error or Ctrl-C. Servers are started with `setsid` (spawn), so each is
+# the leader of its own process group and stopping the group also stops
+# anything it forked.
+# ---------------------------------------------------------------------------
+STARTED_PIDS=()
+TMP=""
+KEEP_TMP=${KEEP_TMP:-0}
+spawn() { # command... ; sets SPAWNED_PID
+    setsid "$@" &
+    SPAWNED_PID=$!
+    STARTED_PIDS+=("$SPAWNED_PID")
+}
+stop_group() { # pid: TERM its process group, wait up to 5 s, then KILL
+    local pid=$1
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+bench_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do stop_group "$pid"; done
+    if [[ -n "$TMP" && -d "$TMP" ]]; then
+        if [[ $KEEP_TMP -eq 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    fi
+    exit "$rc"
+}
+
+# Traps, tools, gh-load, the workspace ($TMP) with the PKI and the 1 KiB body.
+bench_init() {
+    trap bench_cleanup EXIT
+    trap 'log "interrupted"; exit 130' INT TERM
+    ensure_tools
+    build_gh_load
+    TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+    chmod 755 "$TMP"   # nginx workers run as nobody and must read www/
+    mkdir -p "$TMP/pki" "$TMP/www" "$TMP/nginx-upstream" "$TMP/nginx-proxy" "$TMP/gatehouse"
+    make_pki
+    printf '%.0s0123456789abcdef' $(seq 1 64) > "$TMP/www/1k.bin"
+    [[ $(stat -c %s "$TMP/www/1k.bin") -eq 1024 ]] || die "could not write the 1 KiB body"
+    chmod 755 "$TMP/www"; chmod 644 "$TMP/www/1k.bin"
+}
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+ensure_tools() {
+    local need_apt=()
+    command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
+    command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+    command -v python3 >/dev/null 2>&1 || need_apt+=(python3-minimal)
+    command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+    if [[ ${#need_apt[@]} -gt 0 ]]; then
+        log "installing ${need_apt[*]} (apt)"
+        [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${need_apt[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    fi
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+    CLK_TCK=$(getconf CLK_TCK)
+}
+
+build_gh_load() {
+    log "building gh-load (release)"
+    swift build -c release --package-path "$BENCH_DIR" --product gh-load >&2
+    GH_LOAD="$BENCH_DIR/.build/release/gh-load"
+}
+
+# Gatehouse is resolved (and, by default, built) only when it is used.
+# Inputs: GATEHOUSE (path or empty), SKIP_GATEHOUSE (0/1).
+GATEHOUSE=${GATEHOUSE:-}
+SKIP_GATEHOUSE=${SKIP_GATEHOUSE:-0}
+GATEHOUSE_SKIP_REASON=""
+resolve_gatehouse() {
+    if [[ $SKIP_GATEHOUSE -eq 1 ]]; then
+        GATEHOUSE_SKIP_REASON="--skip-gatehouse given"
+    elif [[ -z "$GATEHOUSE" ]]; then
+        log "building gatehouse (release) in $REPO_DIR"
+        if swift build -c release --package-path "$REPO_DIR" --product gatehouse >&2; then
+            GATEHOUSE="$REPO_DIR/.build/release/gatehouse"
+        else
+            GATEHOUSE_SKIP_REASON="swift build -c release --product gatehouse failed in $REPO_DIR"
+        fi
+    elif [[ ! -x "$GATEHOUSE" ]]; then
+        GATEHOUSE_SKIP_REASON="$GATEHOUSE is not an executable file"
+    fi
+    [[ -z "$GATEHOUSE_SKIP_REASON" ]]
+}
+
+# ---------------------------------------------------------------------------
+# PKI (ECDSA P-256, throwaway, in $TMP/pki):
+#   ca.pem/ca.key          the CA; also the SPIFFE trust bundle of $SPIFFE_TRUST_DOMAIN
+#   server.pem/server.key  IP:127.0.0.1, DNS:localhost, serverAuth
+#   client.pem/client.key  an X.509-SVID for $CLIENT_SPIFFE_ID (checked by check_client_svid)
+# ---------------------------------------------------------------------------
+make_pki() {
+    local d=$TMP/pki
+    (
+        cd "$d"
+        openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=Gatehouse bench CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -out ca.pem
+        openssl ecparam -name prime256v1 -genkey -noout -out server.key
+        openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" > server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+            -extfile server.ext -out server.pem
+        # The client certificate is an X.509-SVID (SPIFFE X509-SVID §4, §5): exactly one
+        # URI SAN holding the SPIFFE ID and no other name, not a CA, key usage critical
+        # with digitalSignature only, extended key usage clientAuth, signed by the CA that
+        # is the trust domain's bundle.
+        openssl ecparam -name prime256v1 -genkey -noout -out client.key
+        openssl req -new -key client.key -subj "/CN=bench-client" -out client.csr
+        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+            "extendedKeyUsage=clientAuth" "subjectAltName=URI:$CLIENT_SPIFFE_ID" > client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+            -extfile client.ext -out client.pem
+        # PKCS#8 copies, for servers that only read that form.
+        openssl pkcs8 -topk8 -nocrypt -in server.key -out server.pkcs8.key
+        openssl pkcs8 -topk8 -nocrypt -in client.key -out client.pkcs8.key
+    ) >"$TMP/pki/openssl.log" 2>&1 || { cat "$TMP/pki/openssl.log" >&2; die "openssl failed"; }
+    check_client_svid "$d/client.pem" "$d/ca.pem"
+}
+
+# Fails loudly unless CERT is exactly the X.509-SVID the Gatehouse mTLS scenarios expect.
+check_client_svid() { # cert.pem ca.pem
+    local text san
+    text=$(openssl x509 -in "$1" -noout -text) || die "cannot read $1"
+    san=$(awk '/X509v3 Subject Alternative Name:/{getline; gsub(/^ +| +$/, ""); print}' <<<"$text")
+    [[ "$san" == "URI:$CLIENT_SPIFFE_ID" ]] || die "client cert: SAN is '$san', expected exactly URI:$CLIENT_SPIFFE_ID"
+    grep -A1 'X509v3 Basic Constraints: critical' <<<"$text" | grep -q 'CA:FALSE' \
+        || die "client cert: basicConstraints is not critical CA:FALSE"
+    [[ "$(grep -A1 'X509v3 Key Usage: critical' <<<"$text" | tail -n 1 | tr -d ' ')" == "DigitalSignature" ]] \
+        || die "client cert: keyUsage is not critical digitalSignature only"
+    grep -A1 'X509v3 Extended Key Usage' <<<"$text" | grep -q 'TLS Web Client Authentication' \
+        || die "client cert: extendedKeyUsage lacks clientAuth"
+    openssl verify -CAfile "$2" -purpose sslclient "$1" >/dev/null 2>&1 \
+        || die "client cert: does not verify against $2 for clientAuth"
+}
+
+# ---------------------------------------------------------------------------
+# Ports and probes
+# ---------------------------------------------------------------------------
+free_ports() { # count -> that many free loopback ports, chosen by the kernel
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+wait_tcp() { # port timeout_s
+    local i
+    for i in $(seq 1 $(( $2 * 10 ))); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+http_status() { # port path -> status code of GET (plain HTTP), or empty
+    local line=""
+    {
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || return 0
+        printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+        IFS= read -r -t 2 line <&3 || true
+        exec 3>&-
+    } 2>/dev/null
+    awk '{print $2}' <<<"$line"
+}
+
+# ---------------------------------------------------------------------------
+# Servers. PEER_PID[<peer>] is the pid whose process tree is accounted.
+# ---------------------------------------------------------------------------
+declare -A PEER_PID
+UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
+WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
+
+# Knobs of the nginx proxy (a scenario or script may change them before start_nginx):
+NGINX_PROXY_EXTRA=""              # lines in its server {} block (e.g. ssl_verify_client)
+NGINX_WORKER_CONNECTIONS=4096     # events { worker_connections } (client + upstream connections)
+NGINX_KEEPALIVE_TIMEOUT=120s
+NGINX_MAIN_EXTRA=""               # lines at the top level (e.g. worker_rlimit_nofile)
+NGINX_HTTP_EXTRA=""               # lines in its http {} block (e.g. log_format)
+
+# Knobs of the Gatehouse config (YAML lines, already indented; empty = none):
+gatehouse_root_extra=""           # top level, e.g. trust_domains:
+gatehouse_listener_extra=""       # under the listener (4 spaces), e.g. max_connections, timeouts
+gatehouse_listener_tls_extra=""   # under the listener's tls: (6 spaces), e.g. client_certificates
+gatehouse_route_extra=""          # under the route (4 spaces), e.g. peers
+
+# Client certificates required on both proxies, against the same CA:
+# nginx verifies the chain; Gatehouse verifies the X.509-SVID against the trust
+# domain's bundle and allows only $CLIENT_SPIFFE_ID on the route.
+use_mtls() {
+    NGINX_PROXY_EXTRA="ssl_client_certificate $TMP/pki/ca.pem; ssl_verify_client on;"
+    gatehouse_root_extra="trust_domains:
+  $SPIFFE_TRUST_DOMAIN:
+    bundle: $TMP/pki/ca.pem"
+    gatehouse_listener_tls_extra="      client_certificates: required"
+    gatehouse_route_extra="    peers: [\"$CLIENT_SPIFFE_ID\"]"
+}
+
+start_upstream() { # needs UPSTREAM_PORT; sets UPSTREAM_PID
+    local d=$TMP/nginx-upstream
+    cat >"$d/nginx.conf" <<EOF
+worker_processes $UPSTREAM_WORKERS;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+    open_file_cache max=64;
+    client_body_temp_path $d/client_body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
+        root $TMP/www;
+    }
+}
+EOF
+    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
+    UPSTREAM_PID=$SPAWNED_PID
+    wait_tcp "$UPSTREAM_PORT" 10 || { cat "$d/error.log" >&2; die "upstream nginx did not start"; }
+}
+
+start_direct() { PEER_PID[direct]=""; }   # no proxy: the upstream alone serves
+
+start_nginx() { # needs NGINX_PORT, UPSTREAM_PORT
+    local d=$TMP/nginx-proxy
+    cat >"$d/nginx.conf" <<EOF
+worker_processes $WORKERS;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+$NGINX_MAIN_EXTRA
+events { worker_connections $NGINX_WORKER_CONNECTIONS; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout $NGINX_KEEPALIVE_TIMEOUT;
+    client_body_temp_path $d/client_body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    $NGINX_HTTP_EXTRA
+    upstream origin {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 64;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT ssl backlog=4096;
+        ssl_certificate $TMP/pki/server.pem;
+        ssl_certificate_key $TMP/pki/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        $NGINX_PROXY_EXTRA
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    spawn "$NGINX" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >"$d/stdout.log" 2>&1
+    PEER_PID[nginx]=$SPAWNED_PID
+    wait_tcp "$NGINX_PORT" 10 || { cat "$d/error.log" >&2; stop_group "${PEER_PID[nginx]}"; return 1; }
+}
+
+write_gatehouse_config() { # file; needs GATEHOUSE_PORT, GATEHOUSE_ADMIN_PORT, UPSTREAM_PORT
+    local d=$TMP/gatehouse
+    # Empty extras leave no blank lines behind.
+    sed '/^[[:space:]]*$/d' >"$1" <<EOF
+environment: bench
+$gatehouse_root_extra
+listeners:
+  - name: public
+    address: 127.0.0.1:$GATEHOUSE_PORT
+$gatehouse_listener_extra
+    tls:
+      certificate: $TMP/pki/server.pem
+      private_key: file:$TMP/pki/server.key
+$gatehouse_listener_tls_extra
+admin:
+  address: 127.0.0.1:$GATEHOUSE_ADMIN_PORT
+upstreams:
+  origin:
+    endpoints: ["127.0.0.1:$UPSTREAM_PORT"]
+routes:
+  - name: all
+    match:
+      path_prefix: /
+    upstream: origin
+$gatehouse_route_extra
+decision_log:
+  path: $d/decisions.jsonl
+EOF
+}
+
+# Starts Gatehouse and waits for /readyz; on failure sets GATEHOUSE_SKIP_REASON, returns 1.
+start_gatehouse() {
+    local d=$TMP/gatehouse
+    write_gatehouse_config "$d/gatehouse.yaml"   # written even when skipped, to be looked at
+    resolve_gatehouse || return 1
+    spawn "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log"
+    PEER_PID[gatehouse]=$SPAWNED_PID
+    for _ in $(seq 1 150); do   # 15 s
+        if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
+        if ! kill -0 "${PEER_PID[gatehouse]}" 2>/dev/null; then
+            local status=0
+            wait "${PEER_PID[gatehouse]}" || status=$?
+            GATEHOUSE_SKIP_REASON="$GATEHOUSE exited during start-up with status $status (its output is in the results directory)"
+            return 1
+        fi
+        sleep 0.1
+    done
+    GATEHOUSE_SKIP_REASON="gatehouse did not report ready on /readyz within 15 s"
+    stop_group "${PEER_PID[gatehouse]}"   # so an unready process cannot disturb the other peers
+    return 1
+}
+
+# Prints the last lines of Gatehouse's output (after a failed start), indented.
+show_gatehouse_output() {
+    local f
+    for f in "$TMP/gatehouse/stdout.log" "$TMP/gatehouse/stderr.log"; do
+        [[ -s "$f" ]] && tail -n 20 "$f" | sed "s/^/    gatehouse $(basename "$f" .log): /" >&2
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------------------
+# /proc accounting over a process tree (the process and all its descendants:
+# nginx master + workers; Gatehouse and anything it forks).
+# ---------------------------------------------------------------------------
+tree_pids() { # root pid -> it and all descendants, one per line
+    [[ -n "$1" ]] || return 0
+    kill -0 "$1" 2>/dev/null || return 0
+    echo "$1"
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null || true); do tree_pids "$child"; done
+}
+proc_ticks() { # pid -> utime+stime of that process (all its threads), in clock ticks
+    local stat rest
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    rest=${stat##*) }            # fields from 3 (state) on; comm may hold spaces
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo $(( ${12} + ${13} ))    # fields 14 and 15
+}
+tree_ticks() { # root pid -> CPU ticks of the whole tree (0 for an empty pid)
+    local total=0 pid
+    for pid in $(tree_pids "$1"); do total=$(( total + $(proc_ticks "$pid") )); done
+    echo "$total"
+}
+proc_status_kib() { # pid field (VmRSS, VmHWM, RssAnon, ...) -> KiB, 0 if unknown
+    local v
+    v=$(awk -v key="$2:" '$1 == key { print $2; exit }' "/proc/$1/status" 2>/dev/null) || v=""
+    echo "${v:-0}"
+}
+tree_rss_kib() { # root pid -> VmRSS summed over the tree, KiB
+    local total=0 pid
+    for pid in $(tree_pids "$1"); do total=$(( total + $(proc_status_kib "$pid" VmRSS) )); done
+    echo "$total"
+}
+tree_status_sum_kib() { # root pid field -> that /proc/PID/status field summed over the tree, KiB
+    local total=0 pid
+    for pid in $(tree_pids "$1"); do total=$(( total + $(proc_status_kib "$pid" "$2") )); done
+    echo "$total"
+}
+tree_fd_count() { # root pid -> open file descriptors over the tree
+    local total=0 pid n
+    for pid in $(tree_pids "$1"); do
+        n=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        total=$(( total + n ))
+    done
+    echo "$total"
+}
+established_on_port() { # port -> established TCP connections whose local port is PORT
+    ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l
+}
