@@ -34,7 +34,7 @@ final class TrustDomainStore: Sendable {
                 throw ConfigErrors([
                     ConfigIssue(
                         location: domain.location, keyPath: "trust_domains.\(domain.name).bundle",
-                        message: "cannot load \(domain.bundlePath): \(error)", expected: "a PEM file of CA certificates")
+                        message: "\(error)", expected: "a PEM file of CA certificates")
                 ])
             }
         }

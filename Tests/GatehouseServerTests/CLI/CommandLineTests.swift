@@ -40,6 +40,35 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("\(file):10:15: routes[0].upstream:") }, result.stderr)
     }
 
+    func testCheckLoadsTrustBundlesAndNamesTheKeyOfOneThatFails() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/bundle.yaml"
+        try "not a certificate\n".write(toFile: directory + "/garbage.pem", atomically: true, encoding: .utf8)
+        try """
+            environment: prod
+            trust_domains:
+              prod.example:
+                bundle: \(directory)/garbage.pem
+            listeners:
+              - name: local
+                address: 127.0.0.1:0
+                insecure_plaintext: true
+            upstreams:
+              app: { endpoints: ["127.0.0.1:9"] }
+            routes:
+              - name: all
+                match: { path_prefix: / }
+                upstream: app
+                peers: ["spiffe://prod.example/*"]
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Shell.run(binary, ["check", "--config", file])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(
+            result.stderr.hasPrefix("\(file):3:3: trust_domains.prod.example.bundle: \(directory)/garbage.pem: no CERTIFICATE block"),
+            result.stderr)
+    }
+
     func testCheckAcceptsAValidFile() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
