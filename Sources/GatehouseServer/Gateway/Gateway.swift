@@ -23,7 +23,6 @@ public final class Gateway: Sendable {
     /// Trust-domain bundles, when any are configured.
     let trust: TrustDomainStore?
     private let logger: Logger
-    private let quiesce: ServerQuiescingHelper
     private let ready = ManagedAtomic(false)
     private let state = NIOLockedValueBox<BoundState>(.init())
 
@@ -33,6 +32,8 @@ public final class Gateway: Sendable {
     struct BoundState {
         var watcherTask: Task<Void, Never>?
         var serverChannels: [Channel] = []
+        /// One per bound listener: a helper tracks the connections of a single server channel.
+        var quiescers: [ServerQuiescingHelper] = []
         var adminChannel: Channel?
         var addresses: [String: SocketAddress] = [:]
         var adminAddress: SocketAddress?
@@ -71,7 +72,6 @@ public final class Gateway: Sendable {
             targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values)),
             logger: logger)
         self.decisionLog = DecisionLog(config: config.decisionLog)
-        self.quiesce = ServerQuiescingHelper(group: group)
     }
 
     /// Bound addresses by listener name (useful with port 0).
@@ -148,10 +148,18 @@ public final class Gateway: Sendable {
     public func shutdown(drain: Duration? = nil) async {
         ready.store(false, ordering: .relaxed)
         let drainTime = drain ?? listeners.map(\.runtime.config.timeouts.drain).max() ?? .seconds(15)
-        let promise = group.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
+        // The helpers stay referenced only by `state`, so that dropping them below deinits them.
+        let group = self.group
+        let promises = state.withLockedValue { state in
+            state.quiescers.map { quiescer in
+                let promise = group.next().makePromise(of: Void.self)
+                quiescer.initiateShutdown(promise: promise)
+                return promise.futureResult
+            }
+        }
+        let allDrained = EventLoopFuture.andAllComplete(promises, on: group.next())
         let drained = await withTaskGroup(of: Bool.self) { tasks in
-            tasks.addTask { (try? await promise.futureResult.get()) != nil }
+            tasks.addTask { (try? await allDrained.get()) != nil }
             tasks.addTask {
                 try? await Task.sleep(for: drainTime)
                 return false
@@ -166,6 +174,9 @@ public final class Gateway: Sendable {
         try? await admin?.close()
         state.withLockedValue { $0.watcherTask?.cancel() }
         decisionLog.shutdown()
+        // A quiescing helper fails a promise on its loop when it goes away: let that happen
+        // now, while the loops still run.
+        state.withLockedValue { $0.quiescers.removeAll() }
         if ownsGroup { try? await group.shutdownGracefully() }
     }
 
@@ -173,7 +184,8 @@ public final class Gateway: Sendable {
         let dependencies = GatewayHandler.Dependencies(
             snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools
         )
-        let quiesce = self.quiesce
+        let quiesce = ServerQuiescingHelper(group: group)
+        state.withLockedValue { $0.quiescers.append(quiesce) }
         let config = listener.config
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
