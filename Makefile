@@ -14,10 +14,11 @@ demo: deps
 	$(SWIFT) build -c release --product gatehouse
 	.build/release/gatehouse demo
 
-## Run the whole test suite, then check every example configuration.
+## Run the whole test suite, then check every example configuration. SWIFTNIO_STRICT turns
+## NIO misuse (e.g. scheduling on an event loop that was shut down) into a crash, not a warning.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFTNIO_STRICT=1 $(SWIFT) test --skip-build
 	$(MAKE) check-conf
 
 ## Every file in conf/ must pass `gatehouse check` (with development certificates in dev-certs/).
