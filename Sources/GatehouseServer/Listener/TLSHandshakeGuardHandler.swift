@@ -5,7 +5,7 @@ import NIOTLS
 
 /// Gives a client a deadline to finish the TLS handshake (so unauthenticated clients cannot
 /// hold connections) and records every refused handshake. Sits right after NIOSSL.
-final class TLSHandshakeGuardHandler: ChannelInboundHandler {
+final class TLSHandshakeGuardHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -51,6 +51,10 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler {
             finished = true
             timer?.cancel()
             timer = nil
+            context.fireUserInboundEventTriggered(event)
+            // Its job is done: leave the pipeline, so that no request pays for one more hop.
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }
