@@ -182,7 +182,7 @@ public final class Gateway: Sendable {
 
     private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
-            snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools
+            snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger
         )
         let quiesce = ServerQuiescingHelper(group: group)
         state.withLockedValue { $0.quiescers.append(quiesce) }

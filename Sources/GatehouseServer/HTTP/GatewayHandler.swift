@@ -1,4 +1,5 @@
 import GatehouseCore
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -23,6 +24,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let listener: ListenerRuntime
         let decisionLog: DecisionLog
         let pools: UpstreamPools
+        /// Operational log (never request data): problems an operator must fix, rate-limited.
+        let logger: Logger
     }
 
     private enum State {
@@ -377,6 +380,15 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 // nothing was sent yet, so the upstream cannot have acted on it.
                 acquireUpstream(excluding: connectError.endpoint, context: context)
                 return
+            }
+            if let connectError, let detail = connectError.detail, let cluster = pool?.cluster {
+                // The record says which reason; only the log can say what the upstream presented.
+                cluster.handshakeFailureLog.warning(
+                    dependencies.logger, "upstream TLS handshake refused",
+                    metadata: [
+                        "upstream": .string(cluster.name), "reason": .string(connectError.reason.rawValue),
+                        "detail": .string(detail),
+                    ])
             }
             resumeClientReads()
             respondWithError(poolExhausted ? .upstreamPoolExhausted : connectError?.reason ?? .upstreamUnavailable,

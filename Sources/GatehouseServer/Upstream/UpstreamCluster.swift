@@ -11,6 +11,9 @@ final class UpstreamCluster: Sendable {
     let responseTimeout: TimeAmount
     /// nil: plaintext to the upstream.
     let tls: UpstreamTLS?
+    /// Why handshakes with this upstream fail (wrong identity, untrusted chain), logged at
+    /// most every 10 s however many requests hit it.
+    let handshakeFailureLog = RateLimitedLog()
 
     /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
     /// path would block it. Endpoint names are therefore not re-resolved until reload.
