@@ -70,10 +70,13 @@ public struct TrustDomainConfig: Sendable, Equatable {
     /// PEM file of the trust domain's CA certificates (re-read when it changes).
     public var bundlePath: String
     public var location: SourceLocation
-    public init(name: String, bundlePath: String, location: SourceLocation) {
+    /// Where `bundle:` is written, for errors about the file.
+    public var bundleLocation: SourceLocation
+    public init(name: String, bundlePath: String, location: SourceLocation, bundleLocation: SourceLocation? = nil) {
         self.name = name
         self.bundlePath = bundlePath
         self.location = location
+        self.bundleLocation = bundleLocation ?? location
     }
 }
 

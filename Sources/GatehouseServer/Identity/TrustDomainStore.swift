@@ -33,7 +33,7 @@ final class TrustDomainStore: Sendable {
             } catch {
                 throw ConfigErrors([
                     ConfigIssue(
-                        location: domain.location, keyPath: "trust_domains.\(domain.name).bundle",
+                        location: domain.bundleLocation, keyPath: "trust_domains.\(domain.name).bundle",
                         message: "\(error)", expected: "a PEM file of CA certificates")
                 ])
             }

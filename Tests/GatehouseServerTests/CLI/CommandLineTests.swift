@@ -65,7 +65,7 @@ final class CommandLineTests: XCTestCase {
         let result = try Shell.run(binary, ["check", "--config", file])
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(
-            result.stderr.hasPrefix("\(file):3:3: trust_domains.prod.example.bundle: \(directory)/garbage.pem: no CERTIFICATE block"),
+            result.stderr.hasPrefix("\(file):4:13: trust_domains.prod.example.bundle: \(directory)/garbage.pem: no CERTIFICATE block"),
             result.stderr)
     }
 

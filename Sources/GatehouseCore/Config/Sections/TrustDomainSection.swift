@@ -19,9 +19,10 @@ enum TrustDomainSection {
             return text
         }
         guard let map = node.mapping(keys: keys) else { return nil }
-        let bundle = map.required("bundle", expected: "the path of a PEM file of CA certificates")?.nonEmptyString()
-        guard let name, let bundle else { return nil }
-        return TrustDomainConfig(name: name, bundlePath: bundle, location: nameNode.location)
+        let bundleNode = map.required("bundle", expected: "the path of a PEM file of CA certificates")
+        let bundle = bundleNode?.nonEmptyString()
+        guard let name, let bundle, let bundleNode else { return nil }
+        return TrustDomainConfig(name: name, bundlePath: bundle, location: nameNode.location, bundleLocation: bundleNode.location)
     }
 }
 
