@@ -4,7 +4,7 @@ import GatehouseServer
 struct DevCertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev-certs",
-        abstract: "Write a development PKI: a CA, a localhost server certificate, SPIFFE client certificates, and an untrusted CA."
+        abstract: "Write a development PKI: a CA per trust domain (prod.example, staging.example), the gateway's localhost certificate and SVID, an upstream SVID, client SVIDs, and an untrusted CA."
     )
 
     @Option(name: .long, help: "Directory to write the PEM files into (created if missing).")
