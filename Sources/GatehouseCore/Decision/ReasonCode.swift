@@ -31,6 +31,39 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     /// The verified peer is not in the route's `peers`.
     case peerNotAllowed = "peer.not_allowed"
 
+    /// The route requires a bearer token and the request carries none.
+    case tokenMissing = "token.missing"
+    /// Not a well-formed JWS compact token: too long, not three base64url parts, bad or
+    /// duplicate-keyed JSON, a `crit` header, a claim of the wrong type.
+    case tokenMalformed = "token.malformed"
+    /// `iss` is none of the route's issuers.
+    case tokenUnknownIssuer = "token.unknown_issuer"
+    /// `kid` names no key of the issuer (or is missing where the issuer has several keys).
+    case tokenUnknownKID = "token.unknown_kid"
+    /// `alg` is `none`, not in the issuer's allow-list, or not the algorithm of the named key.
+    case tokenAlgorithmNotAllowed = "token.algorithm_not_allowed"
+    case tokenInvalidSignature = "token.invalid_signature"
+    /// `exp` is missing or past (beyond the clock skew).
+    case tokenExpired = "token.expired"
+    /// `nbf` or `iat` is in the future (beyond the clock skew).
+    case tokenNotYetValid = "token.not_yet_valid"
+    /// `exp - iat`, or the remaining life, exceeds the issuer's `max_lifetime`.
+    case tokenLifetimeTooLong = "token.lifetime_too_long"
+    /// `aud` names none of the issuer's audiences.
+    case tokenAudienceMismatch = "token.audience_mismatch"
+    /// A claim required by the issuer or the route is missing or has another value.
+    case tokenClaimMismatch = "token.claim_mismatch"
+    /// The token lacks a scope the route requires.
+    case tokenScopeMissing = "token.scope_missing"
+    /// `bind: mtls` and the token's `cnf.x5t#S256` is not the client certificate's thumbprint.
+    case tokenBindingMismatch = "token.binding_mismatch"
+    /// The token's `jti` or subject is on the revocation list.
+    case tokenRevoked = "token.revoked"
+    /// The issuer's key set is unavailable (never fetched, or stale beyond `stale_for`).
+    case tokenKeysUnavailable = "token.keys_unavailable"
+    /// A nonce (token `jti`, webhook delivery id) was already seen.
+    case replayDetected = "replay.detected"
+
     case upstreamUnavailable = "upstream.unavailable"
     case upstreamTimeout = "upstream.timeout"
     case upstreamProtocolError = "upstream.protocol_error"
@@ -58,6 +91,13 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
             return 0
         case .peerMissing: return 401
         case .peerNotAllowed: return 403
+        case .tokenMissing, .tokenMalformed, .tokenUnknownIssuer, .tokenUnknownKID, .tokenAlgorithmNotAllowed,
+            .tokenInvalidSignature, .tokenExpired, .tokenNotYetValid, .tokenLifetimeTooLong, .tokenAudienceMismatch,
+            .tokenBindingMismatch, .tokenRevoked:
+            return 401
+        case .tokenClaimMismatch, .tokenScopeMissing: return 403
+        case .tokenKeysUnavailable: return 503
+        case .replayDetected: return 409
         case .upstreamUnavailable, .upstreamProtocolError, .upstreamIdentityMismatch, .upstreamTLSFailed: return 502
         case .upstreamTimeout: return 504
         case .upstreamPoolExhausted: return 503
@@ -74,6 +114,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case 404: return "not found"
         case 405: return "method not allowed"
         case 408: return "request timeout"
+        case 409: return "conflict"
         case 413: return "payload too large"
         case 414: return "uri too long"
         case 417: return "expectation failed"
