@@ -1,0 +1,231 @@
+import Crypto
+import Foundation
+
+/// Verifies a bearer JWT (JWS compact serialization) against a route's ``TokenRequirement``.
+///
+/// Order, so that each refusal names the precise reason:
+/// 1. empty → `token.missing`; longer than ``maxTokenLength`` (before any parsing), not three
+///    strict base64url parts, header not a JSON object with a string `alg` (and string `typ`,
+///    `kid` when present), any `crit`, payload not a JSON object, a repeated JSON key anywhere,
+///    a registered claim of the wrong type → `token.malformed`;
+/// 2. `alg: none` or an unknown `alg` → `token.algorithm_not_allowed`;
+/// 3. `iss` not among the requirement's issuers → `token.unknown_issuer`;
+/// 4. `alg` not in that issuer's allow-list → `token.algorithm_not_allowed`;
+/// 5. `kid` names no key of the issuer, or is absent while the issuer has several keys →
+///    `token.unknown_kid`; the named key does not verify `alg` → `token.algorithm_not_allowed`;
+/// 6. the signature (jwt-kit) → `token.invalid_signature`;
+/// 7. `exp` missing or past → `token.expired`; `nbf`/`iat` in the future → `token.not_yet_valid`
+///    (both with the issuer's clock skew); `exp - iat` or the remaining life above
+///    `max_lifetime` → `token.lifetime_too_long`;
+/// 8. `aud` → `token.audience_mismatch`; the issuer's required claims, then the route's
+///    claims → `token.claim_mismatch`; scopes → `token.scope_missing`;
+/// 9. `bind: mtls` → `token.binding_mismatch`.
+///
+/// `jku`, `x5u`, `jwk` and `x5c` header parameters are ignored: keys come only from the
+/// issuer's configured key set, never from the token. Steps 1-6 (and the issuer-level checks
+/// of 7-8) are what ``VerifiedTokenCache`` remembers; the time checks and everything
+/// route-specific run on every request, cached or not.
+public struct TokenVerifier: Sendable {
+    /// Longest token accepted, checked before any decoding: bounds the work a client can ask for.
+    public static let maxTokenLength = 8192
+
+    /// By config name.
+    public let issuers: [String: TokenIssuer]
+    /// Shared across requests; belongs to this set of issuers and keys (a key-set change
+    /// should come with a new verifier and a new cache, so no verdict outlives its keys).
+    public let cache: VerifiedTokenCache?
+
+    public init(issuers: [TokenIssuer], cache: VerifiedTokenCache? = nil) {
+        self.issuers = Dictionary(issuers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.cache = cache
+    }
+
+    public func verify(
+        token: String,
+        requirement: TokenRequirement,
+        clientCertificateDER: [UInt8]?,
+        now: Date
+    ) -> Result<VerifiedToken, TokenRefusal> {
+        let bytes = Array(token.utf8)
+        guard !bytes.isEmpty else { return .failure(TokenRefusal(.tokenMissing, "empty token")) }
+        guard bytes.count <= Self.maxTokenLength else {
+            return .failure(TokenRefusal(.tokenMalformed, "token longer than \(Self.maxTokenLength) bytes"))
+        }
+
+        let authenticated: AuthenticatedToken
+        let cacheKey = cache.map { _ in VerifiedTokenCache.Key(token: bytes) }
+        if let cache, let cacheKey, let hit = cache.lookup(cacheKey, now: now) {
+            // Cached for another route's issuer: this route must not inherit that trust.
+            guard requirement.issuers.contains(hit.issuerName) else {
+                return .failure(TokenRefusal(.tokenUnknownIssuer, "iss is not an issuer of this route"))
+            }
+            if let refusal = Self.checkIssuerRules(hit, now: now) { return .failure(refusal) }
+            authenticated = hit
+        } else {
+            switch self.authenticate(bytes, issuerNames: requirement.issuers) {
+            case .failure(let refusal): return .failure(refusal)
+            case .success(let fresh): authenticated = fresh
+            }
+            if let refusal = Self.checkIssuerRules(authenticated, now: now) { return .failure(refusal) }
+            // Authenticated for its issuer: worth remembering even if this route refuses it.
+            if let cache, let cacheKey { cache.insert(cacheKey, authenticated) }
+        }
+
+        if let refusal = Self.checkRoute(authenticated, requirement: requirement, clientCertificateDER: clientCertificateDER) {
+            return .failure(refusal)
+        }
+        return .success(authenticated.verified)
+    }
+
+    // MARK: - Steps 1-6: the cacheable part
+
+    func authenticate(_ bytes: [UInt8], issuerNames: [String]) -> Result<AuthenticatedToken, TokenRefusal> {
+        let dots = bytes.indices.filter { bytes[$0] == UInt8(ascii: ".") }
+        guard dots.count == 2 else { return .failure(Self.malformed("not three dot-separated parts")) }
+        guard let headerBytes = Base64URL.decode(bytes[..<dots[0]]),
+            let payloadBytes = Base64URL.decode(bytes[(dots[0] + 1)..<dots[1]]),
+            let signature = Base64URL.decode(bytes[(dots[1] + 1)...])
+        else { return .failure(Self.malformed("a part is not unpadded base64url")) }
+
+        let header: JOSEHeader
+        switch JOSEHeader.parse(headerBytes) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let parsed): header = parsed
+        }
+        guard let algorithm = TokenAlgorithm(rawValue: header.alg) else {
+            return .failure(TokenRefusal(.tokenAlgorithmNotAllowed, "alg \(Self.printable(header.alg)) is not supported"))
+        }
+
+        let claims: TokenClaims
+        switch TokenClaims.parse(payloadBytes) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let parsed): claims = parsed
+        }
+
+        guard let issuer = issuerNames.lazy.compactMap({ self.issuers[$0] }).first(where: { $0.issuer == claims.iss })
+        else { return .failure(TokenRefusal(.tokenUnknownIssuer, "iss is not an issuer of this route")) }
+        guard issuer.algorithms.contains(algorithm) else {
+            return .failure(TokenRefusal(.tokenAlgorithmNotAllowed, "\(algorithm.rawValue) not allowed for issuer \(issuer.name)"))
+        }
+
+        let key: TokenKey
+        switch Self.selectKey(issuer.keys, kid: header.kid, algorithm: algorithm) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let selected): key = selected
+        }
+        guard key.verifies(signature: signature, signingInput: bytes[..<dots[1]]) else {
+            return .failure(TokenRefusal(.tokenInvalidSignature, "signature does not verify with \(algorithm.rawValue) key"))
+        }
+        return .success(AuthenticatedToken(issuer: issuer, claims: claims))
+    }
+
+    /// Never a default key: a token names its key, or the issuer has exactly one of that kind.
+    static func selectKey(_ set: TokenKeySet, kid: String?, algorithm: TokenAlgorithm) -> Result<TokenKey, TokenRefusal> {
+        let candidates: [TokenKey]
+        if let kid {
+            candidates = set.keys.filter { $0.kid == kid }
+            guard !candidates.isEmpty else { return .failure(TokenRefusal(.tokenUnknownKID, "kid \(printable(kid)) is not in the key set")) }
+        } else {
+            candidates = set.keys.filter { $0.algorithm.isHMAC == algorithm.isHMAC }
+            let sources = Set(candidates.map(\.source))
+            guard sources.count == 1 else {
+                return .failure(TokenRefusal(.tokenUnknownKID, "no kid and \(sources.count) candidate keys"))
+            }
+        }
+        guard let key = candidates.first(where: { $0.algorithm == algorithm }) else {
+            return .failure(TokenRefusal(.tokenAlgorithmNotAllowed, "the key does not verify \(algorithm.rawValue)"))
+        }
+        return .success(key)
+    }
+
+    // MARK: - Steps 7-9: every request
+
+    /// Time, lifetime, audience and the issuer's required claims.
+    static func checkIssuerRules(_ token: AuthenticatedToken, now: Date) -> TokenRefusal? {
+        let claims = token.claims
+        let skew = token.clockSkew
+        let t = now.timeIntervalSince1970
+        guard let exp = claims.exp else { return TokenRefusal(.tokenExpired, "no exp") }
+        if t >= exp + skew { return TokenRefusal(.tokenExpired, "exp passed") }
+        if let nbf = claims.nbf, nbf > t + skew { return TokenRefusal(.tokenNotYetValid, "nbf in the future") }
+        if let iat = claims.iat, iat > t + skew { return TokenRefusal(.tokenNotYetValid, "iat in the future") }
+        if let max = token.maxLifetime {
+            if let iat = claims.iat, exp - iat > max { return TokenRefusal(.tokenLifetimeTooLong, "exp - iat above max_lifetime") }
+            if exp - t > max + skew { return TokenRefusal(.tokenLifetimeTooLong, "remaining life above max_lifetime") }
+        }
+        guard claims.aud.contains(where: token.audiences.contains) else {
+            return TokenRefusal(.tokenAudienceMismatch, "aud names none of the issuer's audiences")
+        }
+        if let name = firstMismatch(token.requiredClaims, in: claims.all) {
+            return TokenRefusal(.tokenClaimMismatch, "issuer requires claim \(printable(name))")
+        }
+        return nil
+    }
+
+    static func checkRoute(
+        _ token: AuthenticatedToken, requirement: TokenRequirement, clientCertificateDER: [UInt8]?
+    ) -> TokenRefusal? {
+        if let name = firstMismatch(requirement.claims, in: token.claims.all) {
+            return TokenRefusal(.tokenClaimMismatch, "route requires claim \(printable(name))")
+        }
+        if let missing = requirement.scopes.sorted().first(where: { !token.claims.scopes.contains($0) }) {
+            return TokenRefusal(.tokenScopeMissing, "scope \(printable(missing)) missing")
+        }
+        if requirement.bind == .mtls {
+            guard let der = clientCertificateDER else {
+                return TokenRefusal(.tokenBindingMismatch, "bound token without a client certificate")
+            }
+            guard let thumbprint = token.claims.certificateThumbprint else {
+                return TokenRefusal(.tokenBindingMismatch, "no cnf.x5t#S256 in token")
+            }
+            guard thumbprint == Base64URL.encode(SHA256.hash(data: der)) else {
+                return TokenRefusal(.tokenBindingMismatch, "cnf.x5t#S256 is not the client certificate's")
+            }
+        }
+        return nil
+    }
+
+    private static func firstMismatch(_ required: [String: JSONValue], in claims: [String: JSONValue]) -> String? {
+        required.keys.sorted().first { name in
+            guard let value = claims[name], let expected = required[name] else { return true }
+            return !value.matches(expected)
+        }
+    }
+
+    static func malformed(_ detail: String) -> TokenRefusal { TokenRefusal(.tokenMalformed, detail) }
+
+    /// Attacker-chosen text in a detail: short and printable ASCII only.
+    static func printable(_ text: String) -> String {
+        let cleaned = text.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" }
+        return "\"" + String(cleaned) + "\""
+    }
+}
+
+/// What steps 1-6 established: the issuer whose key signed these claims.
+struct AuthenticatedToken: Sendable {
+    let issuerName: String
+    let clockSkew: TimeInterval
+    let maxLifetime: TimeInterval?
+    let audiences: Set<String>
+    let requiredClaims: [String: JSONValue]
+    let claims: TokenClaims
+
+    init(issuer: TokenIssuer, claims: TokenClaims) {
+        self.issuerName = issuer.name
+        self.clockSkew = issuer.clockSkew
+        self.maxLifetime = issuer.maxLifetime
+        self.audiences = issuer.audiences
+        self.requiredClaims = issuer.requiredClaims
+        self.claims = claims
+    }
+
+    /// Until when a cache may hold it: past `exp` plus skew it is refused anyway.
+    var validUntil: Date { Date(timeIntervalSince1970: (claims.exp ?? 0) + clockSkew) }
+
+    var verified: VerifiedToken {
+        VerifiedToken(
+            issuerName: issuerName, iss: claims.iss, sub: claims.sub, jti: claims.jti,
+            exp: Date(timeIntervalSince1970: claims.exp ?? 0), scopes: claims.scopes, claims: claims.all
+        )
+    }
+}
