@@ -67,7 +67,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(
+            name: "GatehouseCoreTests",
+            dependencies: [
+                "GatehouseCore",
+                // Keys generated in-process to sign test tokens.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "GatehouseServerTests",
             dependencies: [
