@@ -97,6 +97,14 @@ public struct TokenKeySet: Sendable {
 
     private struct Skip: Error { let message: String }
 
+    /// NIST SP 800-131A: RSA keys below 2048 bits are not acceptable for signatures.
+    static let minimumRSABits = 2048
+
+    private static func bitLength(_ bigEndian: [UInt8]) -> Int {
+        guard let first = bigEndian.firstIndex(where: { $0 != 0 }) else { return 0 }
+        return (bigEndian.count - first) * 8 - bigEndian[first].leadingZeroBitCount
+    }
+
     private static func keys(for entry: JWKSEntry, source: Int) async -> Result<[TokenKey], Skip> {
         if let use = entry.use, use != "sig" { return .failure(Skip(message: "use \(use)")) }
         let jwk: JWK
@@ -117,6 +125,13 @@ public struct TokenKeySet: Sendable {
             case (.ecdsa, "P-384"): algorithms = [.es384]
             case (.octetKeyPair, "Ed25519"): algorithms = [.edDSA]
             default: return .failure(Skip(message: "unsupported key type or curve"))
+            }
+        }
+        if jwk.keyType == .rsa {
+            // jwt-kit's RSA key type is `Insecure.RSA`: it takes any size, so the floor is ours.
+            let bits = jwk.modulus.flatMap { Base64URL.decode(Array($0.utf8)) }.map { Self.bitLength($0) } ?? 0
+            guard bits >= Self.minimumRSABits else {
+                return .failure(Skip(message: "RSA key of \(bits) bits, at least \(Self.minimumRSABits) required"))
             }
         }
         var made: [TokenKey] = []

@@ -22,10 +22,12 @@ final class TokenKeySetTests: XCTestCase {
                 #"{"kty":"oct","kid":"oct","k":"c2VjcmV0"}"#,
                 #"{"kty":"EC","kid":"p521","crv":"P-521","x":"AA","y":"AA"}"#,
                 #"{"kty":"EC","kid":"bad","crv":"P-256","x":"AA","y":"AA","alg":"ES256"}"#,
-                #"{"kty":"RSA","kid":"oaep","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}"#
+                #"{"kty":"RSA","kid":"oaep","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"}"#,
+                #"{"kty":"RSA","kid":"small","alg":"RS256","n":"\#(b64([0x80] + Array(repeating: 1, count: 127)))","e":"AQAB"}"#
             ))
         XCTAssertEqual(keys.keys.map(\.kid), ["sig"])
-        XCTAssertEqual(keys.skipped.count, 5, "\(keys.skipped)")
+        XCTAssertEqual(keys.skipped.count, 6, "\(keys.skipped)")
+        XCTAssertTrue(keys.skipped.contains { $0.contains("1024 bits") }, "\(keys.skipped)")
     }
 
     func testDocumentErrors() async {
