@@ -54,11 +54,9 @@ public struct TokenVerifier: Sendable {
 
         let authenticated: AuthenticatedToken
         let cacheKey = cache.map { _ in VerifiedTokenCache.Key(token: bytes) }
-        if let cache, let cacheKey, let hit = cache.lookup(cacheKey, now: now) {
-            // Cached for another route's issuer: this route must not inherit that trust.
-            guard requirement.issuers.contains(hit.issuerName) else {
-                return .failure(TokenRefusal(.tokenUnknownIssuer, "iss is not an issuer of this route"))
-            }
+        // A hit counts only for a route that accepts the issuer it was verified for; otherwise
+        // the full path decides (another issuer of this route may share the `iss`).
+        if let cache, let cacheKey, let hit = cache.lookup(cacheKey, now: now), requirement.issuers.contains(hit.issuerName) {
             if let refusal = Self.checkIssuerRules(hit, now: now) { return .failure(refusal) }
             authenticated = hit
         } else {

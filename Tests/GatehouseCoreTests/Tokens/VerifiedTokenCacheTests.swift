@@ -48,6 +48,18 @@ final class VerifiedTokenCacheTests: XCTestCase {
         XCTAssertEqual(cache.count, 1)
     }
 
+    /// Two issuers with the same `iss` and different keys: a hit for one never vouches for the other.
+    func testAHitCountsOnlyForTheIssuerItWasVerifiedFor() async throws {
+        let cache = VerifiedTokenCache(capacity: 10)
+        let other = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.rsa(TestKeys.rsaOther, kid: "rsa")))
+        let verifier = TokenVerifier(
+            issuers: [try standardIssuer(keys: try await standardKeySet()), try standardIssuer(keys: other, algorithms: [.rs256], name: "idp-b")],
+            cache: cache)
+        XCTAssertEqual(verify(verifier, token()), .allowed)
+        XCTAssertEqual(verify(verifier, token(), route: TokenRequirement(issuers: ["idp-b"])), .tokenInvalidSignature)
+        XCTAssertEqual(verify(verifier, token(), route: TokenRequirement(issuers: ["idp-b", "idp"])), .allowed)
+    }
+
     func testEntriesEndAtExpiry() async throws {
         let cache = VerifiedTokenCache(capacity: 10)
         let verifier = TokenVerifier(issuers: [try standardIssuer(keys: try await standardKeySet())], cache: cache)
