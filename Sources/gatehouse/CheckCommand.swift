@@ -16,7 +16,7 @@ struct CheckCommand: AsyncParsableCommand {
         let loaded = try loadConfigOrExit(config)
         // Compile as `serve` would (certificates, keys, endpoint addresses), without binding.
         do {
-            _ = try Gateway(config: loaded, logger: Logger(label: "gatehouse.check"))
+            _ = try await Gateway(config: loaded, logger: Logger(label: "gatehouse.check"))
         } catch let errors as ConfigErrors {
             for issue in errors.issues { printError(issue.description) }
             throw ExitCode(1)

@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
 func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping @Sendable () -> Void = {}) async throws {
     let gateway: Gateway
     do {
-        gateway = try Gateway(config: config, logger: logger)
+        gateway = try await Gateway(config: config, logger: logger)
     } catch let errors as ConfigErrors {
         for issue in errors.issues { printError(issue.description) }
         throw ExitCode(1)

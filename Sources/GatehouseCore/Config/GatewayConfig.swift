@@ -7,6 +7,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var admin: AdminConfig
     /// SPIFFE trust domains and their CA bundles, in file order.
     public var trustDomains: [TrustDomainConfig]
+    /// Token issuers, in file order.
+    public var issuers: [IssuerConfig] = []
     /// Upstreams in file order.
     public var upstreams: [UpstreamConfig]
     /// Routes in file order.
@@ -320,6 +322,8 @@ public struct RouteConfig: Sendable, Equatable {
     /// The workloads that may call this route. nil: the route does not look at peers;
     /// an empty policy allows nobody.
     public var peers: PeerPolicy?
+    /// nil when the route does not look at bearer tokens.
+    public var token: RouteTokenConfig?
     public var forwardClientCert: ForwardClientCertMode
     public var location: SourceLocation
 
@@ -343,4 +347,76 @@ public struct DecisionLogConfig: Sendable, Equatable {
     /// Records that may wait for the writer; beyond it records are counted as dropped and reported on stderr.
     public var queueCapacity: Int = 65_536
     public init(path: String = "-") { self.path = path }
+}
+
+/// A claim value a token must carry exactly (`required_claims`, route `claims`).
+public enum ClaimValue: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+
+    public var description: String {
+        switch self {
+        case .string(let value): return value
+        case .int(let value): return String(value)
+        case .bool(let value): return String(value)
+        }
+    }
+}
+
+/// `issuers.NAME`: who may issue the bearer tokens routes accept, and how to check them.
+public struct IssuerConfig: Sendable, Equatable {
+    public var name: String
+    /// The exact `iss` value.
+    public var issuer: String
+    /// A JWKS document on disk; nil for an issuer that only signs with `hmacSecret`.
+    public var jwksFile: String?
+    /// Accepted `aud` values; never empty.
+    public var audiences: [String]
+    /// Allowed `alg` values; nil: the asymmetric family of the keys in the set.
+    public var algorithms: [String]?
+    /// The HMAC secret of an issuer that signs with HS256, by reference.
+    public var hmacSecret: SecretReference?
+    public var clockSkew: Duration = .seconds(30)
+    /// Longest lifetime (`exp - iat`, or remaining life) a token may have.
+    public var maxLifetime: Duration?
+    /// Claims every token of this issuer must carry with exactly these values.
+    public var requiredClaims: [String: ClaimValue] = [:]
+    public var location: SourceLocation
+
+    public init(name: String, issuer: String, jwksFile: String?, audiences: [String], location: SourceLocation) {
+        self.name = name
+        self.issuer = issuer
+        self.jwksFile = jwksFile
+        self.audiences = audiences
+        self.location = location
+    }
+}
+
+/// Where a route finds the bearer token.
+public enum TokenSource: Sendable, Hashable {
+    /// `Authorization: Bearer <token>`.
+    case authorizationBearer
+    /// The whole value of a named header (lowercased).
+    case header(String)
+}
+
+/// `routes[].token`: the bearer token a request must present.
+public struct RouteTokenConfig: Sendable, Equatable {
+    /// Names of entries of `issuers`; a token from any of them is accepted.
+    public var issuers: [String]
+    /// Every one is required, from `scope` (space-separated) or `scp` (a list).
+    public var scopes: [String] = []
+    public var claims: [String: ClaimValue] = [:]
+    public var source: TokenSource = .authorizationBearer
+    /// `mtls`: the token must be bound to the connection's client certificate (RFC 8705).
+    public var bindToClientCertificate = false
+    /// Remove the token from the request before it goes upstream.
+    public var stripUpstream = false
+    public var location: SourceLocation
+
+    public init(issuers: [String], location: SourceLocation) {
+        self.issuers = issuers
+        self.location = location
+    }
 }

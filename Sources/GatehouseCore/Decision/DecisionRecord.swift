@@ -16,6 +16,18 @@ public struct DecisionRecord: Sendable, Equatable {
         }
     }
 
+    /// The verified bearer token's identifiers (never the token itself).
+    public struct Token: Sendable, Equatable {
+        public var issuer: String?
+        public var subject: String?
+        public var id: String?
+        public init(issuer: String?, subject: String?, id: String?) {
+            self.issuer = issuer
+            self.subject = subject
+            self.id = id
+        }
+    }
+
     public struct Upstream: Sendable, Equatable {
         public var name: String
         public var endpoint: String?
@@ -38,6 +50,7 @@ public struct DecisionRecord: Sendable, Equatable {
     public var path: String?
     public var clientIP: String
     public var peer: Peer?
+    public var token: Token?
     public var decision: Decision
     public var reason: ReasonCode
     /// The status sent to the client; 0 when no HTTP response was possible (TLS refusal),
@@ -50,7 +63,7 @@ public struct DecisionRecord: Sendable, Equatable {
 
     public init(
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
-        method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil,
+        method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil, token: Token? = nil,
         decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
         durationMillis: Double, policyVersion: String, cohort: String = "stable"
     ) {
@@ -62,6 +75,7 @@ public struct DecisionRecord: Sendable, Equatable {
         self.path = path
         self.clientIP = clientIP
         self.peer = peer
+        self.token = token
         self.decision = decision
         self.reason = reason
         self.status = status
@@ -92,6 +106,13 @@ extension DecisionRecord {
             json.object("peer") { inner in
                 inner.field("spiffe_id", peer.spiffeID)
                 inner.field("cert_sha256", peer.certificateSHA256)
+            }
+        }
+        if let token {
+            json.object("token") { inner in
+                inner.field("iss", token.issuer)
+                inner.field("sub", token.subject)
+                inner.field("jti", token.id)
             }
         }
         json.field("decision", decision.rawValue)

@@ -51,6 +51,17 @@ public struct TokenVerifier: Sendable {
         clientCertificateDER: [UInt8]?,
         now: Date
     ) -> Result<VerifiedToken, TokenRefusal> {
+        verify(token: token, requirement: requirement, clientCertificateSHA256: clientCertificateDER.map { Array(SHA256.hash(data: $0)) }, now: now)
+    }
+
+    /// As above, with the SHA-256 of the client certificate's DER, which the data path keeps
+    /// per connection rather than the certificate itself.
+    public func verify(
+        token: String,
+        requirement: TokenRequirement,
+        clientCertificateSHA256: [UInt8]?,
+        now: Date
+    ) -> Result<VerifiedToken, TokenRefusal> {
         let bytes = Array(token.utf8)
         guard !bytes.isEmpty else { return .failure(TokenRefusal(.tokenMissing, "empty token")) }
         guard bytes.count <= Self.maxTokenLength else {
@@ -74,7 +85,7 @@ public struct TokenVerifier: Sendable {
             if let cache, let cacheKey { cache.insert(cacheKey, authenticated) }
         }
 
-        if let refusal = Self.checkRoute(authenticated, requirement: requirement, clientCertificateDER: clientCertificateDER) {
+        if let refusal = Self.checkRoute(authenticated, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256) {
             return .failure(refusal)
         }
         return .success(authenticated.verified)
@@ -166,7 +177,7 @@ public struct TokenVerifier: Sendable {
     }
 
     static func checkRoute(
-        _ token: AuthenticatedToken, requirement: TokenRequirement, clientCertificateDER: [UInt8]?
+        _ token: AuthenticatedToken, requirement: TokenRequirement, clientCertificateSHA256: [UInt8]?
     ) -> TokenRefusal? {
         if let name = firstMismatch(requirement.claims, in: token.claims.all) {
             return TokenRefusal(.tokenClaimMismatch, "route requires claim \(printable(name))")
@@ -175,13 +186,13 @@ public struct TokenVerifier: Sendable {
             return TokenRefusal(.tokenScopeMissing, "scope \(printable(missing)) missing")
         }
         if requirement.bind == .mtls {
-            guard let der = clientCertificateDER else {
+            guard let digest = clientCertificateSHA256 else {
                 return TokenRefusal(.tokenBindingMismatch, "bound token without a client certificate")
             }
             guard let thumbprint = token.claims.certificateThumbprint else {
                 return TokenRefusal(.tokenBindingMismatch, "no cnf.x5t#S256 in token")
             }
-            guard thumbprint == Base64URL.encode(SHA256.hash(data: der)) else {
+            guard thumbprint == Base64URL.encode(digest) else {
                 return TokenRefusal(.tokenBindingMismatch, "cnf.x5t#S256 is not the client certificate's")
             }
         }

@@ -42,7 +42,7 @@ public final class Gateway: Sendable {
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws {
+    ) async throws {
         self.logger = logger
         if let eventLoopGroup {
             self.group = eventLoopGroup
@@ -53,7 +53,8 @@ public final class Gateway: Sendable {
         }
         let trust = config.trustDomains.isEmpty ? nil : try TrustDomainStore(domains: config.trustDomains)
         self.trust = trust
-        let snapshot = try GatewaySnapshot(config: config, trust: trust, environment: environment)
+        let tokenVerifier = try await TokenSetup.verifier(for: config, environment: environment)
+        let snapshot = try GatewaySnapshot(config: config, trust: trust, tokenVerifier: tokenVerifier, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in

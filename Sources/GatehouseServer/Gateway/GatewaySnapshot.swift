@@ -8,6 +8,8 @@ struct CompiledRoute: Sendable {
     let maxBodyBytes: Int?
     /// nil when the route does not look at peers.
     let peerCheck: PeerCheck?
+    /// nil when the route does not look at bearer tokens.
+    let tokenCheck: RouteTokenCheck?
     let forwardClientCert: ForwardClientCertMode
 }
 
@@ -17,8 +19,14 @@ final class GatewaySnapshot: Sendable {
     let config: GatewayConfig
     let router: Router<CompiledRoute>
     let clusters: [String: UpstreamCluster]
+    /// Verifies bearer tokens for routes with `token`; nil without `issuers`.
+    let tokenVerifier: TokenVerifier?
 
-    init(config: GatewayConfig, trust: TrustDomainStore? = nil, environment: [String: String] = [:]) throws {
+    init(
+        config: GatewayConfig, trust: TrustDomainStore? = nil, tokenVerifier: TokenVerifier? = nil,
+        environment: [String: String] = [:]
+    ) throws {
+        self.tokenVerifier = tokenVerifier
         self.config = config
         self.version = String(config.version.prefix(12))
         var clusters: [String: UpstreamCluster] = [:]
@@ -45,7 +53,8 @@ final class GatewaySnapshot: Sendable {
                     host: route.match.host, path: route.match.path, methods: route.match.methods,
                     payload: CompiledRoute(
                         name: route.name, cluster: clusters[route.upstream]!, maxBodyBytes: route.maxBodyBytes,
-                        peerCheck: route.peers.map(PeerCheck.init), forwardClientCert: route.forwardClientCert
+                        peerCheck: route.peers.map(PeerCheck.init), tokenCheck: route.token.map(RouteTokenCheck.init),
+                        forwardClientCert: route.forwardClientCert
                     )
                 )
             }

@@ -20,6 +20,8 @@ final class Exchange {
     /// `.end` was written to the upstream.
     var requestForwarded = false
     var upstreamRequest: HTTPRequestHead?
+    /// The verified bearer token's identifiers, for the record.
+    var token: DecisionRecord.Token?
     var upstreamEndpoint: String?
     var upstreamStatus = 0
     var upstreamKeepAlive = true

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import Logging
 import NIOCore
@@ -267,13 +268,22 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(reason, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
+        if let tokenCheck = route.tokenCheck {
+            switch checkToken(tokenCheck, headers: head.headers, verifier: snapshot.tokenVerifier, peer: peer) {
+            case .success(let verified):
+                exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
+            case .failure(let refusal):
+                respondWithError(refusal.reason, close: Self.mustCloseAfterDeny(validated), context: context)
+                return
+            }
+        }
 
         let forwarded = HeaderRewriter.upstreamRequestHeaders(
             from: head.headers,
             context: .init(
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
                 host: validated.host, framing: validated.framing, peer: peer,
-                forwardClientCert: route.forwardClientCert
+                forwardClientCert: route.forwardClientCert, stripHeader: route.tokenCheck?.stripHeader
             ),
             requestID: exchange.requestID, random: &random
         )
@@ -290,6 +300,22 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         }
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
         acquireUpstream(excluding: nil, context: context)
+    }
+
+    /// The route's bearer-token requirement, synchronously: verified tokens are cached, and a
+    /// signature check (20-40 µs) is cheaper than a hop off the event loop.
+    private func checkToken(
+        _ check: RouteTokenCheck, headers: HTTPHeaders, verifier: TokenVerifier?, peer: ConnectionPeer?
+    ) -> Result<VerifiedToken, TokenRefusal> {
+        switch BearerToken.extract(from: headers, source: check.source) {
+        case .missing: return .failure(TokenRefusal(.tokenMissing, "no token"))
+        case .malformed: return .failure(TokenRefusal(.tokenMalformed, "not a single bearer token"))
+        case .token(let token):
+            guard let verifier else { return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured")) }
+            return verifier.verify(
+                token: String(token), requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
+                now: Date())
+        }
     }
 
     private func receivedBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
@@ -635,6 +661,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             path: exchange.path,
             clientIP: client.text,
             peer: peerSlot?.peer?.record,
+            token: exchange.token,
             decision: decision,
             reason: reason,
             status: status,

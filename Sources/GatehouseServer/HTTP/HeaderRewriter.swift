@@ -19,6 +19,8 @@ enum HeaderRewriter {
         var peer: ConnectionPeer?
         /// What the route tells the upstream about `peer`.
         var forwardClientCert: ForwardClientCertMode = .set
+        /// A header the route keeps from the upstream (lowercased): the bearer token with `upstream: strip`.
+        var stripHeader: String? = nil
     }
 
     /// What the rewrite decided, for the decision record and the response.
@@ -68,6 +70,7 @@ enum HeaderRewriter {
             switch kind {
             case .ordinary:
                 if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
+                if let strip = context.stripHeader, name.lowercased() == strip { continue }
                 headers.add(name: name, value: value)
             case .hopByHop, .connection, .gatehousePrivate, .forwardedPort:
                 continue  // never forwarded; the gateway sets its own where it has one

@@ -7,6 +7,8 @@ final class ConnectionPeer: Sendable {
     let id: SPIFFEID
     let spiffeID: String
     let certificateSHA256: String
+    /// The same digest as bytes, for certificate-bound tokens (RFC 8705 `x5t#S256`).
+    let certificateDigest: [UInt8]
     /// This hop's element of `X-Forwarded-Client-Cert`, in Envoy's format.
     let forwardedClientCertElement: String
     let record: DecisionRecord.Peer
@@ -17,11 +19,28 @@ final class ConnectionPeer: Sendable {
         self.id = verified.spiffeID
         self.spiffeID = verified.spiffeID.description
         self.certificateSHA256 = verified.certificateSHA256
+        self.certificateDigest = Self.bytes(hex: verified.certificateSHA256)
         // SPIFFE IDs and hex never contain `,` `;` `=` or `"`, so no value needs quoting.
         var element = gatewayID.map { "By=\($0);" } ?? ""
         element += "Hash=\(verified.certificateSHA256);URI=\(spiffeID)"
         self.forwardedClientCertElement = element
         self.record = DecisionRecord.Peer(spiffeID: spiffeID, certificateSHA256: certificateSHA256)
+    }
+
+    private static func bytes(hex: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.utf8.count / 2)
+        var high: UInt8?
+        for char in hex.utf8 {
+            let nibble: UInt8 = char >= 0x61 ? char - 0x61 + 10 : char - 0x30
+            if let first = high {
+                bytes.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
+        }
+        return bytes
     }
 }
 

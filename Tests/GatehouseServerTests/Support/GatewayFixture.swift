@@ -47,7 +47,7 @@ final class GatewayFixture: @unchecked Sendable {
             decisionLog: DecisionLogConfig(path: logPath), sourceFile: "test.yaml", version: String(repeating: "ab", count: 32)
         )
         configure(&config)
-        gateway = try Gateway(config: config, logger: Logger(label: "test"), eventLoopGroup: group)
+        gateway = try await Gateway(config: config, logger: Logger(label: "test"), eventLoopGroup: group)
         try await gateway.start()
     }
 

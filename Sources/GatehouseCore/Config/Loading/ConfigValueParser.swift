@@ -222,6 +222,14 @@ public enum ConfigValueParser {
 
     /// A DNS name: dot-separated labels of letters, digits and `-` (not at either end), each
     /// 1-63 characters, 253 in all. No trailing dot, no wildcard, no underscore.
+    /// An HTTP field name (RFC 9110 token characters).
+    public static func isHeaderName(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
     public static func isHostname(_ text: String) -> Bool {
         guard !text.isEmpty, text.utf8.count <= 253 else { return false }
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)

@@ -1,8 +1,8 @@
 /// The top level of the file, plus the two small sections `admin` and `decision_log`.
 enum RootSection {
-    static let keys = ["environment", "listeners", "admin", "trust_domains", "upstreams", "routes", "decision_log"]
+    static let keys = ["environment", "listeners", "admin", "trust_domains", "issuers", "upstreams", "routes", "decision_log"]
     /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
-    static let plannedKeys = ["issuers", "rate_limits", "state", "rollout"]
+    static let plannedKeys = ["rate_limits", "state", "rollout"]
 
     /// The whole configuration, or nil when anything is wrong (every problem is in the log).
     static func read(_ node: ConfigNode, sourceFile: String, version: String) -> GatewayConfig? {
@@ -10,19 +10,23 @@ enum RootSection {
         let environment = map.required("environment", expected: "a name such as `prod`")?.identifier()
         let trustDomains = map.optional("trust_domains").map(TrustDomainSection.readAll) ?? []
         let domainNames = trustDomains.map(\.name)
+        let issuersNode = map.optional("issuers")
+        let issuers = issuersNode.map(TokenSection.readIssuers) ?? []
         let listeners = map.required("listeners", expected: "a list of listeners")
             .map { ListenerSection.readAll($0, trustDomains: domainNames) } ?? []
         let admin = map.optional("admin").map { readAdmin($0, listeners: listeners) } ?? AdminConfig()
         let upstreams = map.required("upstreams", expected: "a mapping of upstream names to upstreams")
             .map { UpstreamSection.readAll($0, trustDomains: domainNames) } ?? []
         let routes = map.required("routes", expected: "a list of routes")
-            .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames) } ?? []
+            .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? []) } ?? []
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
 
         guard let environment, node.log.issues.isEmpty else { return nil }
-        return GatewayConfig(
+        var config = GatewayConfig(
             environment: environment, listeners: listeners, admin: admin, trustDomains: trustDomains, upstreams: upstreams,
             routes: routes, decisionLog: decisionLog, sourceFile: sourceFile, version: version)
+        config.issuers = issuers
+        return config
     }
 
     /// The admin listener is on by default, on loopback. It is turned off with `enabled: false`

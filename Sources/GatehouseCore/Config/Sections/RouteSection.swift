@@ -1,9 +1,9 @@
 /// `routes:` — which requests go to which upstream.
 enum RouteSection {
-    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "forward_client_cert"]
+    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "token", "forward_client_cert"]
     /// Route requirements that later versions enforce. A route written for such a version
     /// must not load here: it would forward without the checks its author asked for.
-    static let plannedKeys = ["token", "webhook", "rate_limit"]
+    static let plannedKeys = ["webhook", "rate_limit"]
     static let matchKeys = ["host", "path_prefix", "path", "methods"]
 
     /// A route plus the nodes the cross-checks report at.
@@ -17,9 +17,11 @@ enum RouteSection {
 
     /// Reads every route, then checks what needs the whole list: unique names, upstream
     /// references, and that no two routes match exactly the same requests.
-    static func readAll(_ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String]) -> [RouteConfig] {
+    static func readAll(
+        _ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String], issuers: [String] = []
+    ) -> [RouteConfig] {
         guard let items = node.list() else { return [] }
-        let parsed = items.compactMap { read($0, trustDomains: trustDomains) }
+        let parsed = items.compactMap { read($0, trustDomains: trustDomains, issuers: issuers) }
 
         var names: [String: String] = [:]
         for entry in parsed {
@@ -55,7 +57,7 @@ enum RouteSection {
         return !aMethods.isDisjoint(with: bMethods)
     }
 
-    static func read(_ node: ConfigNode, trustDomains: [String]) -> Parsed? {
+    static func read(_ node: ConfigNode, trustDomains: [String], issuers: [String] = []) -> Parsed? {
         guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
         let nameNode = map.required("name")
         let name = nameNode?.identifier(allowingDots: true)
@@ -66,17 +68,21 @@ enum RouteSection {
         let maxBodyBytes = map.optional("max_body_bytes")?.size()
         let peersNode = map.optional("peers")
         let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
+        let tokenNode = map.optional("token")
+        let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: issuers) }
         let forwardNode = map.optional("forward_client_cert")
         let forwardClientCert = forwardNode?.oneOf(ForwardClientCertMode.self)
 
         // A `peers` list with a bad entry must not load as a shorter list: it would change who
         // is allowed. Any problem rejects the route (the problem itself is already logged).
         guard let name, let nameNode, let match, let matchNode, let upstream, let upstreamNode,
-            peersNode == nil || peers != nil, forwardNode == nil || forwardClientCert != nil
+            peersNode == nil || peers != nil, forwardNode == nil || forwardClientCert != nil,
+            tokenNode == nil || token != nil
         else { return nil }
-        let route = RouteConfig(
+        var route = RouteConfig(
             name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, peers: peers,
             forwardClientCert: forwardClientCert ?? .set, location: node.location)
+        route.token = token
         return Parsed(route: route, node: node, nameNode: nameNode, matchNode: matchNode, upstreamNode: upstreamNode)
     }
 

@@ -1,0 +1,178 @@
+/// `issuers:` and `routes[].token` — who may issue the bearer tokens a route accepts, and
+/// what a route requires of them.
+enum TokenSection {
+    static let issuerKeys = [
+        "issuer", "jwks_file", "audiences", "algorithms", "hmac_secret", "clock_skew", "max_lifetime", "required_claims",
+    ]
+    /// Issuer settings of a later version: refused, so a file written for it cannot load here
+    /// with a weaker check than its author meant.
+    static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval", "revoked"]
+    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream"]
+    static let plannedRouteKeys = ["replay", "claims_to_headers"]
+
+    static let asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+    static let hmacAlgorithms = ["HS256"]
+
+    /// Every issuer's name, valid entry or not, so that routes naming a broken issuer are
+    /// not also told it does not exist.
+    static func issuerNames(_ node: ConfigNode) -> [String] {
+        guard case .mapping(let mapping) = node.node else { return [] }
+        return mapping.keys.compactMap { key in
+            if case .scalar(let scalar) = key { return scalar.string }
+            return nil  // reported where the issuers are read
+        }
+    }
+
+    static func readIssuers(_ node: ConfigNode) -> [IssuerConfig] {
+        guard let entries = node.namedEntries() else { return [] }
+        return entries.compactMap { readIssuer(name: $0.name, $0.value) }
+    }
+
+    static func readIssuer(name nameNode: ConfigNode, _ node: ConfigNode) -> IssuerConfig? {
+        let name = nameNode.identifier()
+        guard let map = node.mapping(keys: issuerKeys, planned: plannedIssuerKeys) else { return nil }
+        let issuer = map.required("issuer", expected: "the exact `iss` value")?.nonEmptyString()
+        let jwksFile = map.optional("jwks_file")?.nonEmptyString()
+        let hmacSecret = map.optional("hmac_secret")?.secretReference()
+        if !map.has("jwks_file") && !map.has("hmac_secret") {
+            node.report("no keys to verify tokens with", expected: "`jwks_file: PATH` (or `hmac_secret` for an HS256 issuer)")
+        }
+        var audiences: [String] = []
+        var valid = true
+        if let audienceNode = map.required("audiences", expected: "a non-empty list of accepted `aud` values") {
+            // Without an audience check, a token minted for any service of this issuer would pass.
+            for item in audienceNode.nonEmptyList() ?? [] {
+                if let audience = item.nonEmptyString() { audiences.append(audience) } else { valid = false }
+            }
+            if audiences.isEmpty { valid = false }
+        }
+        var algorithms: [String]?
+        if let algorithmsNode = map.optional("algorithms") {
+            var chosen: [String] = []
+            for item in algorithmsNode.nonEmptyList() ?? [] {
+                guard let text = item.string() else { continue }
+                if text.lowercased() == "none" {
+                    item.report("`none` is never accepted", expected: "a signing algorithm")
+                } else if hmacAlgorithms.contains(text) && !map.has("hmac_secret") {
+                    // Never verify HMAC with a key meant for signature checks (key confusion).
+                    item.report("`\(text)` needs the issuer's own `hmac_secret`", expected: "an asymmetric algorithm, or `hmac_secret: env:NAME`")
+                } else if asymmetricAlgorithms.contains(text) || hmacAlgorithms.contains(text) {
+                    chosen.append(text)
+                    continue
+                } else {
+                    item.report("unknown algorithm `\(text)`", expected: "one of \(MappingReader.list(asymmetricAlgorithms + hmacAlgorithms))")
+                }
+                valid = false
+            }
+            algorithms = chosen
+        }
+        var config: IssuerConfig?
+        if let name, let issuer, valid, map.has("jwks_file") == (jwksFile != nil) {
+            config = IssuerConfig(name: name, issuer: issuer, jwksFile: jwksFile, audiences: audiences, location: nameNode.location)
+        }
+        config?.algorithms = algorithms
+        config?.hmacSecret = hmacSecret
+        if let value = map.optional("clock_skew")?.duration() { config?.clockSkew = value }
+        if let value = map.optional("max_lifetime")?.duration() { config?.maxLifetime = value }
+        if let claimsNode = map.optional("required_claims") { config?.requiredClaims = readClaims(claimsNode) }
+        return config
+    }
+
+    /// `routes[].token`. nil when anything is wrong (the problem is logged; the file is refused).
+    static func readRoute(_ node: ConfigNode, issuers: [String]) -> RouteTokenConfig? {
+        guard let map = node.mapping(keys: routeKeys, planned: plannedRouteKeys) else { return nil }
+        var valid = true
+        var names: [String] = []
+        if let issuerNode = map.required("issuer", expected: "the name of an entry of `issuers`, or a list of them") {
+            let items: [ConfigNode]
+            if case .sequence = issuerNode.node { items = issuerNode.nonEmptyList() ?? [] } else { items = [issuerNode] }
+            for item in items {
+                guard let name = item.identifier() else {
+                    valid = false
+                    continue
+                }
+                if !issuers.contains(name) {
+                    let hint = MappingReader.suggestion(for: name, among: issuers).map { " (did you mean `\($0)`?)" } ?? ""
+                    item.report("unknown issuer `\(name)`\(hint)",
+                        expected: issuers.isEmpty ? "an issuer defined under `issuers`" : "one of \(MappingReader.list(issuers))")
+                    valid = false
+                }
+                names.append(name)
+            }
+            if items.isEmpty { valid = false }
+        } else {
+            valid = false
+        }
+        var config = RouteTokenConfig(issuers: names, location: node.location)
+        if let scopesNode = map.optional("scopes") {
+            for item in scopesNode.list() ?? [] {
+                if let scope = item.nonEmptyString(), !scope.contains(" ") {
+                    config.scopes.append(scope)
+                } else {
+                    if item.scalarText?.contains(" ") == true { item.report("a scope contains no space", expected: "one scope per list entry") }
+                    valid = false
+                }
+            }
+        }
+        if let claimsNode = map.optional("claims") { config.claims = readClaims(claimsNode) }
+        if let fromNode = map.optional("from") {
+            if let text = fromNode.string() {
+                if text == "bearer" {
+                    config.source = .authorizationBearer
+                } else if text.hasPrefix("header:"), ConfigValueParser.isHeaderName(String(text.dropFirst("header:".count))) {
+                    config.source = .header(String(text.dropFirst("header:".count)).lowercased())
+                } else {
+                    fromNode.report("`\(text)` is not a token source", expected: "`bearer` (Authorization: Bearer) or `header:NAME`")
+                    valid = false
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let bindNode = map.optional("bind") {
+            switch bindNode.string() {
+            case "none": config.bindToClientCertificate = false
+            case "mtls": config.bindToClientCertificate = true
+            case let other?:
+                bindNode.report("unknown value `\(other)`", expected: "one of `none`, `mtls`")
+                valid = false
+            case nil: valid = false
+            }
+        }
+        if let upstreamNode = map.optional("upstream") {
+            switch upstreamNode.string() {
+            case "forward": config.stripUpstream = false
+            case "strip": config.stripUpstream = true
+            case "mint":
+                upstreamNode.report("`mint` is not supported by this version of gatehouse", expected: "`forward` or `strip`")
+                valid = false
+            case let other?:
+                upstreamNode.report("unknown value `\(other)`", expected: "one of `forward`, `strip`")
+                valid = false
+            case nil: valid = false
+            }
+        }
+        return valid ? config : nil
+    }
+
+    /// A mapping of claim name to an exact scalar value.
+    static func readClaims(_ node: ConfigNode) -> [String: ClaimValue] {
+        guard let entries = node.namedEntries() else { return [:] }
+        var claims: [String: ClaimValue] = [:]
+        for (nameNode, valueNode) in entries {
+            guard let name = nameNode.nonEmptyString() else { continue }
+            guard case .scalar(let scalar) = valueNode.node else {
+                valueNode.wrongType("a string, number or boolean")
+                continue
+            }
+            switch valueNode.node.tagName {
+            case .bool: claims[name] = .bool(Bool.construct(from: scalar) ?? false)
+            case .int:
+                if let value = ConfigNode.decimal(scalar.string) { claims[name] = .int(value) } else { valueNode.report("not an integer") }
+            case .str: claims[name] = .string(scalar.string)
+            default: valueNode.wrongType("a string, number or boolean")
+            }
+        }
+        return claims
+    }
+}

@@ -1,0 +1,143 @@
+import XCTest
+
+@testable import GatehouseCore
+
+/// `issuers` and `routes[].token`.
+final class TokenConfigTests: XCTestCase {
+    private func errors(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        do {
+            let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
+            XCTFail("expected errors, got \(config)", file: file, line: line)
+            return []
+        } catch let errors as ConfigErrors {
+            return errors.issues.map(\.description)
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
+            return []
+        }
+    }
+
+    private func yaml(issuer: String = """
+              issuer: https://idp.example
+              jwks_file: keys.json
+              audiences: [billing]
+        """, token: String = """
+              issuer: corp
+              scopes: [invoices.read]
+        """) -> String {
+        """
+        environment: prod
+        issuers:
+          corp:
+        \(issuer)
+        listeners:
+          - name: public
+            address: 127.0.0.1:0
+            insecure_plaintext: true
+        upstreams:
+          app: { endpoints: ["127.0.0.1:9000"] }
+        routes:
+          - name: all
+            match: { path_prefix: / }
+            upstream: app
+            token:
+        \(token)
+
+        """
+    }
+
+    func testEveryKeyLoads() throws {
+        let config = try ConfigLoader.parse(yaml: yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_file: keys.json
+                  audiences: [billing, "https://billing.example"]
+                  algorithms: [ES256, RS256]
+                  clock_skew: 10s
+                  max_lifetime: 1h
+                  required_claims: { env: prod, tier: 2, internal: true }
+            """, token: """
+                  issuer: [corp]
+                  scopes: [invoices.read, invoices.write]
+                  claims: { tenant: acme }
+                  from: header:X-Api-Token
+                  bind: mtls
+                  upstream: strip
+            """), file: "t.yaml")
+        let issuer = try XCTUnwrap(config.issuers.first)
+        XCTAssertEqual(issuer.name, "corp")
+        XCTAssertEqual(issuer.issuer, "https://idp.example")
+        XCTAssertEqual(issuer.jwksFile, "keys.json")
+        XCTAssertEqual(issuer.audiences, ["billing", "https://billing.example"])
+        XCTAssertEqual(issuer.algorithms, ["ES256", "RS256"])
+        XCTAssertEqual(issuer.clockSkew, .seconds(10))
+        XCTAssertEqual(issuer.maxLifetime, .seconds(3600))
+        XCTAssertEqual(issuer.requiredClaims, ["env": .string("prod"), "tier": .int(2), "internal": .bool(true)])
+        let token = try XCTUnwrap(config.routes[0].token)
+        XCTAssertEqual(token.issuers, ["corp"])
+        XCTAssertEqual(token.scopes, ["invoices.read", "invoices.write"])
+        XCTAssertEqual(token.claims, ["tenant": .string("acme")])
+        XCTAssertEqual(token.source, .header("x-api-token"))
+        XCTAssertTrue(token.bindToClientCertificate)
+        XCTAssertTrue(token.stripUpstream)
+    }
+
+    func testDefaults() throws {
+        let config = try ConfigLoader.parse(yaml: yaml(), file: "t.yaml")
+        XCTAssertNil(config.issuers[0].algorithms)
+        XCTAssertEqual(config.issuers[0].clockSkew, .seconds(30))
+        XCTAssertNil(config.issuers[0].maxLifetime)
+        let token = try XCTUnwrap(config.routes[0].token)
+        XCTAssertEqual(token.source, .authorizationBearer)
+        XCTAssertFalse(token.bindToClientCertificate)
+        XCTAssertFalse(token.stripUpstream)
+    }
+
+    func testIssuerMistakes() {
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_file: keys.json
+            """)), ["t.yaml:4:7: issuers.corp.audiences: required key is missing (expected a non-empty list of accepted `aud` values)"])
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_file: keys.json
+                  audiences: [billing]
+                  algorithms: [none, HS256, XY1]
+            """)), [
+                "t.yaml:7:20: issuers.corp.algorithms[0]: `none` is never accepted (expected a signing algorithm)",
+                "t.yaml:7:26: issuers.corp.algorithms[1]: `HS256` needs the issuer's own `hmac_secret` (expected an asymmetric algorithm, or `hmac_secret: env:NAME`)",
+                "t.yaml:7:33: issuers.corp.algorithms[2]: unknown algorithm `XY1` (expected one of `RS256`, `RS384`, `RS512`, `PS256`, `ES256`, `ES384`, `EdDSA`, `HS256`)",
+            ])
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  audiences: [billing]
+            """)), ["t.yaml:4:7: issuers.corp: no keys to verify tokens with (expected `jwks_file: PATH` (or `hmac_secret` for an HS256 issuer))"])
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_uri: https://idp.example/keys
+                  jwks_file: keys.json
+                  audiences: [billing]
+            """)).first?.hasPrefix("t.yaml:5:7: issuers.corp.jwks_uri: not supported by this version of gatehouse"), true)
+    }
+
+    func testRouteTokenMistakes() {
+        XCTAssertEqual(errors(yaml(token: """
+                  issuer: crop
+            """)), ["t.yaml:18:15: routes[0].token.issuer: unknown issuer `crop` (did you mean `corp`?) (expected one of `corp`)"])
+        XCTAssertEqual(errors(yaml(token: """
+                  issuer: corp
+                  upstream: mint
+            """)), ["t.yaml:19:17: routes[0].token.upstream: `mint` is not supported by this version of gatehouse (expected `forward` or `strip`)"])
+        XCTAssertEqual(errors(yaml(token: """
+                  issuer: corp
+                  bind: tls
+                  from: cookie
+            """)), [
+                "t.yaml:19:13: routes[0].token.bind: unknown value `tls` (expected one of `none`, `mtls`)",
+                "t.yaml:20:13: routes[0].token.from: `cookie` is not a token source (expected `bearer` (Authorization: Bearer) or `header:NAME`)",
+            ].sorted())
+        XCTAssertEqual(errors(yaml(token: """
+                  issuer: corp
+                  replay: jti
+            """)).first?.hasPrefix("t.yaml:19:7: routes[0].token.replay: not supported by this version of gatehouse"), true)
+    }
+}

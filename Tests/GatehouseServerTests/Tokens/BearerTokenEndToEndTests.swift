@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import XCTest
+
+@testable import GatehouseServer
+
+/// Bearer tokens over real TLS with curl: an ES256 issuer whose JWKS is a file, tokens
+/// signed in the test.
+final class BearerTokenEndToEndTests: XCTestCase {
+    private static let key = P256.Signing.PrivateKey()
+
+    private static func b64(_ bytes: some Sequence<UInt8>) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    private static func jwksFile() throws -> String {
+        let raw = Array(key.publicKey.rawRepresentation)
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}]}"#
+        let path = NSTemporaryDirectory() + "gatehouse-jwks-\(UUID().uuidString).json"
+        try jwks.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A token from the test issuer; `claims` are added to (or replace) the defaults.
+    private static func token(_ claims: [String: String] = [:]) throws -> String {
+        let now = Int(Date().timeIntervalSince1970)
+        var all: [String: String] = [
+            "iss": #""https://idp.test""#, "aud": #""billing""#, "sub": #""alice""#, "jti": #""t-1""#,
+            "iat": "\(now)", "exp": "\(now + 300)", "scope": #""invoices.read invoices.write""#,
+        ]
+        for (name, value) in claims { all[name] = value }
+        let payload = "{" + all.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+        let signingInput = b64(Array(#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#.utf8)) + "." + b64(Array(payload.utf8))
+        let signature = try key.signature(for: Array(signingInput.utf8))
+        return signingInput + "." + b64(signature.rawRepresentation)
+    }
+
+    private func fixture(strip: Bool = false) async throws -> GatewayFixture {
+        let jwks = try Self.jwksFile()
+        return try await GatewayFixture { config in
+            let pki = try! TestPKI.files()
+            let here = MutualTLS.here
+            var issuer = IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)
+            issuer.maxLifetime = .seconds(3600)
+            config.issuers = [issuer]
+            var read = MutualTLS.route("read", .prefix("/invoices"), peers: nil)
+            read.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            read.token?.scopes = ["invoices.read"]
+            read.token?.stripUpstream = strip
+            var admin = MutualTLS.route("admin", .prefix("/admin"), peers: nil)
+            admin.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            admin.token?.scopes = ["invoices.admin"]
+            var bound = MutualTLS.route("bound", .prefix("/bound"), peers: nil)
+            bound.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            bound.token?.bindToClientCertificate = true
+            MutualTLS.configure(&config, pki: pki, mode: .optional, routes: [read, admin, bound])
+        }
+    }
+
+    func testAValidTokenIsForwardedAndRecorded() async throws {
+        let fixture = try await fixture()
+        defer { Task { await fixture.shutdown() } }
+        let token = try Self.token()
+        let result = try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(token)"])
+        XCTAssertEqual(result.response?.status, 200, result.stderr)
+        let seen = try XCTUnwrap(fixture.upstream.waitForRequests(1).first).head.headers
+        XCTAssertEqual(seen["authorization"], ["Bearer \(token)"], "upstream: forward (the default) passes the token on")
+        let record = try XCTUnwrap(fixture.records(atLeast: 1).first)
+        XCTAssertEqual(record.decision, "allow")
+        let recorded = try XCTUnwrap(record["token"] as? [String: Any])
+        XCTAssertEqual(recorded["iss"] as? String, "https://idp.test")
+        XCTAssertEqual(recorded["sub"] as? String, "alice")
+        XCTAssertEqual(recorded["jti"] as? String, "t-1")
+        let log = try String(contentsOfFile: fixture.logPath, encoding: .utf8)
+        XCTAssertFalse(log.contains(token.split(separator: ".")[2]), "the record never holds the token or its signature")
+    }
+
+    func testRefusedTokensGetTheirReasonAndStatus() async throws {
+        let fixture = try await fixture()
+        defer { Task { await fixture.shutdown() } }
+        let cases: [(String, [String], Int, String)] = [
+            ("/invoices/1", [], 401, "token.missing"),
+            ("/invoices/1", ["-H", "Authorization: Basic YWxpY2U6cHc="], 401, "token.malformed"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["aud": #""payroll""#]))"], 401, "token.audience_mismatch"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["exp": "\(Int(Date().timeIntervalSince1970) - 120)"]))"], 401, "token.expired"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["iss": #""https://evil.test""#]))"], 401, "token.unknown_issuer"),
+            ("/admin/x", ["-H", "Authorization: Bearer \(try Self.token())"], 403, "token.scope_missing"),
+        ]
+        for (path, headers, status, _) in cases {
+            XCTAssertEqual(try MutualTLS.curl(fixture, path, client: nil, headers).response?.status, status, path)
+        }
+        let records = fixture.records(atLeast: cases.count)
+        XCTAssertEqual(records.map(\.reason), cases.map(\.3))
+        XCTAssertEqual(Set(records.map(\.decision)), ["deny"])
+        XCTAssertTrue(fixture.upstream.requests.isEmpty)
+    }
+
+    func testACertificateBoundTokenOnlyWorksOverItsCertificate() async throws {
+        let fixture = try await fixture()
+        defer { Task { await fixture.shutdown() } }
+        let checkout = fixture.pki.client(.prodCheckout)
+        let fingerprint = try MutualTLS.fingerprint(checkout.certificate)
+        let digest = stride(from: 0, to: 64, by: 2).map { UInt8(fingerprint[fingerprint.index(fingerprint.startIndex, offsetBy: $0)...].prefix(2), radix: 16)! }
+        let token = try Self.token(["cnf": #"{"x5t#S256":"\#(Self.b64(digest))"}"#])
+        let right = try MutualTLS.curl(fixture, "/bound", client: checkout, ["-H", "Authorization: Bearer \(token)"])
+        XCTAssertEqual(right.response?.status, 200, right.stderr)
+        // The same token stolen by another workload.
+        let stolen = try MutualTLS.curl(fixture, "/bound", client: fixture.pki.client(.prodSidecar), ["-H", "Authorization: Bearer \(token)"])
+        XCTAssertEqual(stolen.response?.status, 401)
+        let anonymous = try MutualTLS.curl(fixture, "/bound", client: nil, ["-H", "Authorization: Bearer \(token)"])
+        XCTAssertEqual(anonymous.response?.status, 401)
+        XCTAssertEqual(fixture.records(atLeast: 3).map(\.reason), ["allowed", "token.binding_mismatch", "token.binding_mismatch"])
+    }
+
+    func testStripKeepsTheTokenFromTheUpstream() async throws {
+        let fixture = try await fixture(strip: true)
+        defer { Task { await fixture.shutdown() } }
+        let result = try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(try Self.token())"])
+        XCTAssertEqual(result.response?.status, 200, result.stderr)
+        let seen = try XCTUnwrap(fixture.upstream.waitForRequests(1).first).head.headers
+        XCTAssertFalse(seen.contains(name: "authorization"))
+    }
+}
