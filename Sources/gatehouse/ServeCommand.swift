@@ -40,7 +40,7 @@ func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping 
     let hangups = SignalWatcher(signal: SIGHUP) {
         logger.info("SIGHUP: reopening the decision log, re-reading certificates, keys and trust bundles")
         gateway.decisionLog.reopen()
-        gateway.reloadTLSMaterial()
+        Task { await gateway.reloadTLSMaterial() }
     }
     defer { hangups.cancel() }
     let service = GatewayService(gateway: gateway, onReady: beforeServing)

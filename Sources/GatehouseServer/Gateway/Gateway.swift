@@ -53,8 +53,8 @@ public final class Gateway: Sendable {
         }
         let trust = config.trustDomains.isEmpty ? nil : try TrustDomainStore(domains: config.trustDomains)
         self.trust = trust
-        let tokenVerifier = try await TokenSetup.verifier(for: config, environment: environment)
-        let snapshot = try GatewaySnapshot(config: config, trust: trust, tokenVerifier: tokenVerifier, environment: environment)
+        let tokens = try await TokenSetup.store(for: config, environment: environment)
+        let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
@@ -70,7 +70,8 @@ public final class Gateway: Sendable {
         }
         self.listeners = listeners
         self.tlsWatcher = TLSMaterialWatcher(
-            targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values)),
+            targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
+                + Self.issuerTargets(tokens),
             logger: logger)
         self.decisionLog = DecisionLog(config: config.decisionLog)
     }
@@ -108,9 +109,19 @@ public final class Gateway: Sendable {
         ready.store(true, ordering: .relaxed)
     }
 
-    /// Re-reads every certificate, key and trust bundle now (SIGHUP).
-    public func reloadTLSMaterial() {
-        tlsWatcher.check(force: true)
+    /// Re-reads every certificate, key, trust bundle and issuer key set now (SIGHUP).
+    public func reloadTLSMaterial() async {
+        await tlsWatcher.check(force: true)
+    }
+
+    /// Each issuer's JWKS file (and HMAC secret file): an issuer rotating its key is picked up.
+    private static func issuerTargets(_ tokens: TokenVerifierStore?) -> [TLSMaterialWatcher.Target] {
+        guard let tokens else { return [] }
+        return tokens.configs.map { issuer in
+            .init(name: "issuer \(issuer.name)", files: TokenVerifierStore.watchedFiles(issuer)) {
+                try await tokens.reload(issuer: issuer.name)
+            }
+        }
     }
 
     /// What rotation watches: each listener's certificate and key, each trust bundle (and the

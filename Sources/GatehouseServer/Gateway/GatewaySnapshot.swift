@@ -20,13 +20,13 @@ final class GatewaySnapshot: Sendable {
     let router: Router<CompiledRoute>
     let clusters: [String: UpstreamCluster]
     /// Verifies bearer tokens for routes with `token`; nil without `issuers`.
-    let tokenVerifier: TokenVerifier?
+    let tokens: TokenVerifierStore?
 
     init(
-        config: GatewayConfig, trust: TrustDomainStore? = nil, tokenVerifier: TokenVerifier? = nil,
+        config: GatewayConfig, trust: TrustDomainStore? = nil, tokens: TokenVerifierStore? = nil,
         environment: [String: String] = [:]
     ) throws {
-        self.tokenVerifier = tokenVerifier
+        self.tokens = tokens
         self.config = config
         self.version = String(config.version.prefix(12))
         var clusters: [String: UpstreamCluster] = [:]

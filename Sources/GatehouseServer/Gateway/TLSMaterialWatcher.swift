@@ -7,8 +7,9 @@ import NIOConcurrencyHelpers
 import Glibc
 #endif
 
-/// Re-reads certificates, keys and trust bundles when their files change, so short-lived
-/// SVIDs written by spiffe-helper or cert-manager take effect without a restart.
+/// Re-reads certificates, keys, trust bundles and token issuers' key sets when their files
+/// change, so short-lived SVIDs written by spiffe-helper or cert-manager, and an issuer's new
+/// signing key, take effect without a restart.
 ///
 /// It polls `stat` (mtime, size, inode) once per `interval`: cheap for a handful of files,
 /// and it sees atomic renames and Kubernetes' symlink swaps that inotify watches on the old
@@ -19,7 +20,7 @@ final class TLSMaterialWatcher: Sendable {
         /// For logs and the metric, e.g. `listener public`.
         let name: String
         let files: [String]
-        let reload: @Sendable () throws -> Void
+        let reload: @Sendable () async throws -> Void
     }
 
     private struct Stamp: Equatable {
@@ -60,12 +61,12 @@ final class TLSMaterialWatcher: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { return }
-            check(force: false)
+            await check(force: false)
         }
     }
 
     /// Reloads every target whose files changed since the last look (all of them when `force`, e.g. on SIGHUP).
-    func check(force: Bool) {
+    func check(force: Bool) async {
         let changed: [String] = stamps.withLockedValue { stamps in
             var changed: [String] = []
             for file in stamps.keys {
@@ -79,15 +80,15 @@ final class TLSMaterialWatcher: Sendable {
         }
         for target in targets where force || target.files.contains(where: changed.contains) {
             do {
-                try target.reload()
+                try await target.reload()
                 reloads.wrappingIncrement(ordering: .relaxed)
                 reloadCounter.increment()
-                logger.info("reloaded TLS material", metadata: ["target": .string(target.name)])
+                logger.info("reloaded", metadata: ["target": .string(target.name)])
             } catch {
                 failures.wrappingIncrement(ordering: .relaxed)
                 failureCounter.increment()
                 logger.error(
-                    "TLS material failed to load; the last good material stays in use",
+                    "reload failed; the last good certificates, keys, bundles or key sets stay in use",
                     metadata: ["target": .string(target.name), "error": .string("\(error)")])
             }
         }

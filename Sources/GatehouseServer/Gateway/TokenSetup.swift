@@ -1,19 +1,20 @@
 import Foundation
 import GatehouseCore
+import NIOConcurrencyHelpers
 
 /// Builds the token verifier from `issuers` at load time: reads each JWKS file and HMAC
 /// secret, and turns the config's names into the verifier's types. Errors name the key.
 enum TokenSetup {
-    static func verifier(for config: GatewayConfig, environment: [String: String]) async throws -> TokenVerifier? {
+    static func store(for config: GatewayConfig, environment: [String: String]) async throws -> TokenVerifierStore? {
         guard !config.issuers.isEmpty else { return nil }
         var issuers: [TokenIssuer] = []
         for issuer in config.issuers {
             issuers.append(try await load(issuer, environment: environment))
         }
-        return TokenVerifier(issuers: issuers, cache: VerifiedTokenCache())
+        return TokenVerifierStore(configs: config.issuers, issuers: issuers, environment: environment)
     }
 
-    private static func load(_ issuer: IssuerConfig, environment: [String: String]) async throws -> TokenIssuer {
+    static func load(_ issuer: IssuerConfig, environment: [String: String]) async throws -> TokenIssuer {
         func failure(_ key: String, _ message: String, expected: String? = nil) -> ConfigErrors {
             ConfigErrors([
                 ConfigIssue(location: issuer.location, keyPath: "issuers.\(issuer.name).\(key)", message: message, expected: expected)
@@ -81,5 +82,38 @@ struct RouteTokenCheck: Sendable {
             bind: config.bindToClientCertificate ? .mtls : .none)
         self.source = config.source
         self.stripHeader = config.stripUpstream ? BearerToken.headerName(config.source) : nil
+    }
+}
+
+/// The running token verifier, swapped whole when an issuer's key set changes on disk (the
+/// issuer rotated its signing key). Each verifier has its own cache, so no verdict outlives
+/// the keys it was reached with.
+final class TokenVerifierStore: Sendable {
+    let configs: [IssuerConfig]
+    private let environment: [String: String]
+    private let state: NIOLockedValueBox<(issuers: [TokenIssuer], verifier: TokenVerifier)>
+
+    init(configs: [IssuerConfig], issuers: [TokenIssuer], environment: [String: String]) {
+        self.configs = configs
+        self.environment = environment
+        self.state = NIOLockedValueBox((issuers, TokenVerifier(issuers: issuers, cache: VerifiedTokenCache())))
+    }
+
+    var verifier: TokenVerifier { state.withLockedValue { $0.verifier } }
+
+    /// Files whose change reloads `issuer`.
+    static func watchedFiles(_ issuer: IssuerConfig) -> [String] {
+        [issuer.jwksFile, TLSMaterial.watchedPath(issuer.hmacSecret)].compactMap { $0 }
+    }
+
+    /// Re-reads one issuer's keys. On failure the last good keys stay in use.
+    func reload(issuer name: String) async throws {
+        guard let config = configs.first(where: { $0.name == name }) else { return }
+        let issuer = try await TokenSetup.load(config, environment: environment)
+        state.withLockedValue { state in
+            var issuers = state.issuers
+            if let index = issuers.firstIndex(where: { $0.name == name }) { issuers[index] = issuer }
+            state = (issuers, TokenVerifier(issuers: issuers, cache: VerifiedTokenCache()))
+        }
     }
 }

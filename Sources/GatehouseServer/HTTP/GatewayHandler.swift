@@ -269,7 +269,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             return
         }
         if let tokenCheck = route.tokenCheck {
-            switch checkToken(tokenCheck, headers: head.headers, verifier: snapshot.tokenVerifier, peer: peer) {
+            switch checkToken(tokenCheck, headers: head.headers, verifier: snapshot.tokens?.verifier, peer: peer) {
             case .success(let verified):
                 exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
             case .failure(let refusal):

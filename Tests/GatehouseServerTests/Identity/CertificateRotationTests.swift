@@ -141,7 +141,7 @@ final class CertificateRotationTests: XCTestCase {
         let watcher = fixture.gateway.tlsWatcher
         let reloads = watcher.reloads.load(ordering: .relaxed)
         try rotate(rotated)
-        fixture.gateway.reloadTLSMaterial()  // as on SIGHUP: no waiting for the next poll
+        await fixture.gateway.reloadTLSMaterial()  // as on SIGHUP: no waiting for the next poll
         // (Not asserting zero failures: a watcher poll landing between the key's and the
         // certificate's rename fails once on the mismatched pair, as it should.)
         XCTAssertGreaterThanOrEqual(watcher.reloads.load(ordering: .relaxed), reloads + 2)
@@ -163,7 +163,7 @@ final class CertificateRotationTests: XCTestCase {
 
         // A forced reload fails the same way and changes nothing either.
         let failuresBeforeForce = watcher.failures.load(ordering: .relaxed)
-        fixture.gateway.reloadTLSMaterial()
+        await fixture.gateway.reloadTLSMaterial()
         XCTAssertGreaterThan(watcher.failures.load(ordering: .relaxed), failuresBeforeForce)
         let afterForce = try MutualTLS.curl(fixture, "/after-force", client: client)
         XCTAssertEqual(afterForce.response?.status, 200, afterForce.stderr)
@@ -172,7 +172,7 @@ final class CertificateRotationTests: XCTestCase {
         // forced reload also takes note of the change, so the watcher will not retry it.)
         let failuresBeforeMismatch = watcher.failures.load(ordering: .relaxed)
         try rotated.replace(rotated.certificate, withContentsOf: dev[.serverCertificate])
-        fixture.gateway.reloadTLSMaterial()
+        await fixture.gateway.reloadTLSMaterial()
         XCTAssertGreaterThan(watcher.failures.load(ordering: .relaxed), failuresBeforeMismatch, "certificate and key do not match")
         let afterMismatch = try MutualTLS.curl(fixture, "/after-mismatch", client: client)
         XCTAssertEqual(afterMismatch.response?.status, 200, afterMismatch.stderr)

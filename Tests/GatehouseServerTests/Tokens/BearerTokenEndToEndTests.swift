@@ -9,22 +9,28 @@ import XCTest
 /// signed in the test.
 final class BearerTokenEndToEndTests: XCTestCase {
     private static let key = P256.Signing.PrivateKey()
+    private static let rotatedKey = P256.Signing.PrivateKey()
 
     private static func b64(_ bytes: some Sequence<UInt8>) -> String {
         Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    private static func jwksFile() throws -> String {
+    private static func jwks(_ key: P256.Signing.PrivateKey, kid: String) -> String {
         let raw = Array(key.publicKey.rawRepresentation)
-        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}]}"#
+        return #"{"keys":[{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}]}"#
+    }
+
+    private static func jwksFile() throws -> String {
         let path = NSTemporaryDirectory() + "gatehouse-jwks-\(UUID().uuidString).json"
-        try jwks.write(toFile: path, atomically: true, encoding: .utf8)
+        try jwks(key, kid: "k1").write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     /// A token from the test issuer; `claims` are added to (or replace) the defaults.
-    private static func token(_ claims: [String: String] = [:]) throws -> String {
+    private static func token(
+        _ claims: [String: String] = [:], key: P256.Signing.PrivateKey = key, kid: String = "k1"
+    ) throws -> String {
         let now = Int(Date().timeIntervalSince1970)
         var all: [String: String] = [
             "iss": #""https://idp.test""#, "aud": #""billing""#, "sub": #""alice""#, "jti": #""t-1""#,
@@ -32,13 +38,13 @@ final class BearerTokenEndToEndTests: XCTestCase {
         ]
         for (name, value) in claims { all[name] = value }
         let payload = "{" + all.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
-        let signingInput = b64(Array(#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#.utf8)) + "." + b64(Array(payload.utf8))
+        let signingInput = b64(Array(#"{"alg":"ES256","kid":"\#(kid)","typ":"JWT"}"#.utf8)) + "." + b64(Array(payload.utf8))
         let signature = try key.signature(for: Array(signingInput.utf8))
         return signingInput + "." + b64(signature.rawRepresentation)
     }
 
-    private func fixture(strip: Bool = false) async throws -> GatewayFixture {
-        let jwks = try Self.jwksFile()
+    private func fixture(strip: Bool = false, jwks: String? = nil) async throws -> GatewayFixture {
+        let jwks = try jwks ?? Self.jwksFile()
         return try await GatewayFixture { config in
             let pki = try! TestPKI.files()
             let here = MutualTLS.here
@@ -121,5 +127,34 @@ final class BearerTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(result.response?.status, 200, result.stderr)
         let seen = try XCTUnwrap(fixture.upstream.waitForRequests(1).first).head.headers
         XCTAssertFalse(seen.contains(name: "authorization"))
+    }
+
+    /// The issuer rotates its signing key: the new `kid` works without a restart, the old
+    /// one stops working, and a broken JWKS file keeps the last good keys.
+    func testAnIssuerKeyRotationIsPickedUpWithoutARestart() async throws {
+        let path = try Self.jwksFile()
+        let fixture = try await fixture(jwks: path)
+        defer { Task { await fixture.shutdown() } }
+        let old = try Self.token()
+        let new = try Self.token(key: Self.rotatedKey, kid: "k2")
+        func status(_ token: String) throws -> Int? {
+            try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(token)"]).response?.status
+        }
+        XCTAssertEqual(try status(old), 200)
+        XCTAssertEqual(try status(new), 401)
+
+        try Self.jwks(Self.rotatedKey, kid: "k2").write(toFile: path, atomically: true, encoding: .utf8)
+        await fixture.gateway.reloadTLSMaterial()
+        XCTAssertEqual(try status(new), 200)
+        XCTAssertEqual(try status(old), 401, "the cached verdict for the old key is gone with it")
+
+        let failuresBefore = fixture.gateway.tlsWatcher.failures.load(ordering: .relaxed)
+        try "{not json".write(toFile: path, atomically: true, encoding: .utf8)
+        await fixture.gateway.reloadTLSMaterial()
+        XCTAssertEqual(fixture.gateway.tlsWatcher.failures.load(ordering: .relaxed), failuresBefore + 1)
+        XCTAssertEqual(try status(new), 200, "the last good keys stay in use")
+        XCTAssertEqual(
+            fixture.records(atLeast: 5).map(\.reason),
+            ["allowed", "token.unknown_kid", "allowed", "token.unknown_kid", "allowed"])
     }
 }
