@@ -69,6 +69,53 @@ final class CommandLineTests: XCTestCase {
             result.stderr)
     }
 
+    func testTokenVerifyRunsTheRoutesRequirementOnAStdinToken() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/tokens.yaml"
+        try """
+            environment: prod
+            issuers:
+              idp:
+                issuer: https://idp.test
+                jwks_file: \(try TestTokens.jwksFile())
+                audiences: [billing]
+            listeners:
+              - name: local
+                address: 127.0.0.1:0
+                insecure_plaintext: true
+            upstreams:
+              app: { endpoints: ["127.0.0.1:9"] }
+            routes:
+              - name: invoices
+                match: { path_prefix: / }
+                upstream: app
+                token: { issuer: idp, scopes: [invoices.read] }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let good = try Shell.run(binary, ["token", "verify", "--config", file, "--route", "invoices"], stdin: Data(try TestTokens.token().utf8))
+        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
+        XCTAssertTrue(good.stdout.hasPrefix("accepted: issuer idp (iss https://idp.test)"), good.stdout)
+        XCTAssertTrue(good.stdout.contains("sub: alice"), good.stdout)
+
+        let wrongAudience = try TestTokens.token(["aud": #""payroll""#])
+        let bad = try Shell.run(binary, ["token", "verify", "--config", file, "--route", "invoices"], stdin: Data(wrongAudience.utf8))
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stdout.hasPrefix("refused: token.audience_mismatch (401)"), bad.stdout)
+        XCTAssertFalse(bad.stdout.contains(wrongAudience), "never echoes the token")
+
+        // --at: the same good token, an hour later, has expired.
+        let later = Int(Date().timeIntervalSince1970) + 3600
+        let expired = try Shell.run(
+            binary, ["token", "verify", "--config", file, "--route", "invoices", "--at", String(later)],
+            stdin: Data(try TestTokens.token().utf8))
+        XCTAssertEqual(expired.status, 1)
+        XCTAssertTrue(expired.stdout.hasPrefix("refused: token.expired"), expired.stdout)
+
+        let noRoute = try Shell.run(binary, ["token", "verify", "--config", file, "--route", "nope"], stdin: Data())
+        XCTAssertEqual(noRoute.status, 2)
+        XCTAssertTrue(noRoute.stderr.contains("no route named `nope`"), noRoute.stderr)
+    }
+
     func testCheckAcceptsAValidFile() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

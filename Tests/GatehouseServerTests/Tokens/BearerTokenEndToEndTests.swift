@@ -8,43 +8,8 @@ import XCTest
 /// Bearer tokens over real TLS with curl: an ES256 issuer whose JWKS is a file, tokens
 /// signed in the test.
 final class BearerTokenEndToEndTests: XCTestCase {
-    private static let key = P256.Signing.PrivateKey()
-    private static let rotatedKey = P256.Signing.PrivateKey()
-
-    private static func b64(_ bytes: some Sequence<UInt8>) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    private static func jwks(_ key: P256.Signing.PrivateKey, kid: String) -> String {
-        let raw = Array(key.publicKey.rawRepresentation)
-        return #"{"keys":[{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}]}"#
-    }
-
-    private static func jwksFile() throws -> String {
-        let path = NSTemporaryDirectory() + "gatehouse-jwks-\(UUID().uuidString).json"
-        try jwks(key, kid: "k1").write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
-    /// A token from the test issuer; `claims` are added to (or replace) the defaults.
-    private static func token(
-        _ claims: [String: String] = [:], key: P256.Signing.PrivateKey = key, kid: String = "k1"
-    ) throws -> String {
-        let now = Int(Date().timeIntervalSince1970)
-        var all: [String: String] = [
-            "iss": #""https://idp.test""#, "aud": #""billing""#, "sub": #""alice""#, "jti": #""t-1""#,
-            "iat": "\(now)", "exp": "\(now + 300)", "scope": #""invoices.read invoices.write""#,
-        ]
-        for (name, value) in claims { all[name] = value }
-        let payload = "{" + all.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
-        let signingInput = b64(Array(#"{"alg":"ES256","kid":"\#(kid)","typ":"JWT"}"#.utf8)) + "." + b64(Array(payload.utf8))
-        let signature = try key.signature(for: Array(signingInput.utf8))
-        return signingInput + "." + b64(signature.rawRepresentation)
-    }
-
     private func fixture(strip: Bool = false, jwks: String? = nil) async throws -> GatewayFixture {
-        let jwks = try jwks ?? Self.jwksFile()
+        let jwks = try jwks ?? TestTokens.jwksFile()
         return try await GatewayFixture { config in
             let pki = try! TestPKI.files()
             let here = MutualTLS.here
@@ -68,7 +33,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     func testAValidTokenIsForwardedAndRecorded() async throws {
         let fixture = try await fixture()
         defer { Task { await fixture.shutdown() } }
-        let token = try Self.token()
+        let token = try TestTokens.token()
         let result = try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(token)"])
         XCTAssertEqual(result.response?.status, 200, result.stderr)
         let seen = try XCTUnwrap(fixture.upstream.waitForRequests(1).first).head.headers
@@ -89,10 +54,10 @@ final class BearerTokenEndToEndTests: XCTestCase {
         let cases: [(String, [String], Int, String)] = [
             ("/invoices/1", [], 401, "token.missing"),
             ("/invoices/1", ["-H", "Authorization: Basic YWxpY2U6cHc="], 401, "token.malformed"),
-            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["aud": #""payroll""#]))"], 401, "token.audience_mismatch"),
-            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["exp": "\(Int(Date().timeIntervalSince1970) - 120)"]))"], 401, "token.expired"),
-            ("/invoices/1", ["-H", "Authorization: Bearer \(try Self.token(["iss": #""https://evil.test""#]))"], 401, "token.unknown_issuer"),
-            ("/admin/x", ["-H", "Authorization: Bearer \(try Self.token())"], 403, "token.scope_missing"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try TestTokens.token(["aud": #""payroll""#]))"], 401, "token.audience_mismatch"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try TestTokens.token(["exp": "\(Int(Date().timeIntervalSince1970) - 120)"]))"], 401, "token.expired"),
+            ("/invoices/1", ["-H", "Authorization: Bearer \(try TestTokens.token(["iss": #""https://evil.test""#]))"], 401, "token.unknown_issuer"),
+            ("/admin/x", ["-H", "Authorization: Bearer \(try TestTokens.token())"], 403, "token.scope_missing"),
         ]
         for (path, headers, status, _) in cases {
             XCTAssertEqual(try MutualTLS.curl(fixture, path, client: nil, headers).response?.status, status, path)
@@ -109,7 +74,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
         let checkout = fixture.pki.client(.prodCheckout)
         let fingerprint = try MutualTLS.fingerprint(checkout.certificate)
         let digest = stride(from: 0, to: 64, by: 2).map { UInt8(fingerprint[fingerprint.index(fingerprint.startIndex, offsetBy: $0)...].prefix(2), radix: 16)! }
-        let token = try Self.token(["cnf": #"{"x5t#S256":"\#(Self.b64(digest))"}"#])
+        let token = try TestTokens.token(["cnf": #"{"x5t#S256":"\#(TestTokens.b64(digest))"}"#])
         let right = try MutualTLS.curl(fixture, "/bound", client: checkout, ["-H", "Authorization: Bearer \(token)"])
         XCTAssertEqual(right.response?.status, 200, right.stderr)
         // The same token stolen by another workload.
@@ -123,7 +88,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     func testStripKeepsTheTokenFromTheUpstream() async throws {
         let fixture = try await fixture(strip: true)
         defer { Task { await fixture.shutdown() } }
-        let result = try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(try Self.token())"])
+        let result = try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(try TestTokens.token())"])
         XCTAssertEqual(result.response?.status, 200, result.stderr)
         let seen = try XCTUnwrap(fixture.upstream.waitForRequests(1).first).head.headers
         XCTAssertFalse(seen.contains(name: "authorization"))
@@ -132,18 +97,18 @@ final class BearerTokenEndToEndTests: XCTestCase {
     /// The issuer rotates its signing key: the new `kid` works without a restart, the old
     /// one stops working, and a broken JWKS file keeps the last good keys.
     func testAnIssuerKeyRotationIsPickedUpWithoutARestart() async throws {
-        let path = try Self.jwksFile()
+        let path = try TestTokens.jwksFile()
         let fixture = try await fixture(jwks: path)
         defer { Task { await fixture.shutdown() } }
-        let old = try Self.token()
-        let new = try Self.token(key: Self.rotatedKey, kid: "k2")
+        let old = try TestTokens.token()
+        let new = try TestTokens.token(key: TestTokens.rotatedKey, kid: "k2")
         func status(_ token: String) throws -> Int? {
             try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(token)"]).response?.status
         }
         XCTAssertEqual(try status(old), 200)
         XCTAssertEqual(try status(new), 401)
 
-        try Self.jwks(Self.rotatedKey, kid: "k2").write(toFile: path, atomically: true, encoding: .utf8)
+        try TestTokens.jwks(TestTokens.rotatedKey, kid: "k2").write(toFile: path, atomically: true, encoding: .utf8)
         await fixture.gateway.reloadTLSMaterial()
         XCTAssertEqual(try status(new), 200)
         XCTAssertEqual(try status(old), 401, "the cached verdict for the old key is gone with it")

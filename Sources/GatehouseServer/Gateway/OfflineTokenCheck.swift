@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import NIOSSL
+
+/// `gatehouse token verify`: runs exactly one route's token requirement on one token,
+/// outside the gateway (JWKS from `jwks_file`), for an operator asking "why was this refused?".
+public enum OfflineTokenCheck {
+    public enum Failure: Error, CustomStringConvertible {
+        case unknownRoute(String, known: [String])
+        case routeHasNoToken(String)
+        case clientCertificate(String)
+
+        public var description: String {
+            switch self {
+            case .unknownRoute(let name, let known): return "no route named `\(name)` (routes: \(known.joined(separator: ", ")))"
+            case .routeHasNoToken(let name): return "route `\(name)` has no `token` requirement"
+            case .clientCertificate(let message): return "--client-cert: \(message)"
+            }
+        }
+    }
+
+    public static func verify(
+        config: GatewayConfig, route name: String, token: String, at now: Date, clientCertificatePEM: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> Result<VerifiedToken, TokenRefusal> {
+        guard let route = config.routes.first(where: { $0.name == name }) else {
+            throw Failure.unknownRoute(name, known: config.routes.map(\.name))
+        }
+        guard let tokenConfig = route.token else { throw Failure.routeHasNoToken(name) }
+        guard let store = try await TokenSetup.store(for: config, environment: environment) else {
+            throw Failure.routeHasNoToken(name)
+        }
+        var digest: [UInt8]?
+        if let path = clientCertificatePEM {
+            do {
+                guard let leaf = try NIOSSLCertificate.fromPEMFile(path).first else {
+                    throw Failure.clientCertificate("\(path) holds no certificate")
+                }
+                digest = Array(SHA256.hash(data: try leaf.toDERBytes()))
+            } catch let failure as Failure {
+                throw failure
+            } catch {
+                throw Failure.clientCertificate("cannot read \(path) (\(error))")
+            }
+        }
+        let check = RouteTokenCheck(tokenConfig)
+        return store.verifier.verify(
+            token: token.trimmingCharacters(in: .whitespacesAndNewlines), requirement: check.requirement,
+            clientCertificateSHA256: digest, now: now)
+    }
+}
