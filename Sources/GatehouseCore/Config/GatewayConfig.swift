@@ -382,6 +382,8 @@ public struct IssuerConfig: Sendable, Equatable {
     public var maxLifetime: Duration?
     /// Claims every token of this issuer must carry with exactly these values.
     public var requiredClaims: [String: ClaimValue] = [:]
+    /// A file of revoked `jti:` and `sub:` values, re-read when it changes.
+    public var revokedFile: String?
     public var location: SourceLocation
 
     public init(name: String, issuer: String, jwksFile: String?, audiences: [String], location: SourceLocation) {

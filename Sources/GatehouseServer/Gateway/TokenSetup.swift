@@ -8,10 +8,25 @@ enum TokenSetup {
     static func store(for config: GatewayConfig, environment: [String: String]) async throws -> TokenVerifierStore? {
         guard !config.issuers.isEmpty else { return nil }
         var issuers: [TokenIssuer] = []
+        var revocations: [String: RevocationList] = [:]
         for issuer in config.issuers {
             issuers.append(try await load(issuer, environment: environment))
+            revocations[issuer.name] = try revocationList(issuer)
         }
-        return TokenVerifierStore(configs: config.issuers, issuers: issuers, environment: environment)
+        return TokenVerifierStore(configs: config.issuers, issuers: issuers, revocations: revocations, environment: environment)
+    }
+
+    static func revocationList(_ issuer: IssuerConfig) throws -> RevocationList {
+        guard let path = issuer.revokedFile else { return .empty }
+        func failure(_ message: String) -> ConfigErrors {
+            ConfigErrors([ConfigIssue(location: issuer.location, keyPath: "issuers.\(issuer.name).revoked", message: message)])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw failure("cannot read \(path)") }
+        do {
+            return try RevocationList(parsing: String(decoding: data, as: UTF8.self))
+        } catch {
+            throw failure("\(path): \(error)")
+        }
     }
 
     static func load(_ issuer: IssuerConfig, environment: [String: String]) async throws -> TokenIssuer {
@@ -91,29 +106,43 @@ struct RouteTokenCheck: Sendable {
 final class TokenVerifierStore: Sendable {
     let configs: [IssuerConfig]
     private let environment: [String: String]
-    private let state: NIOLockedValueBox<(issuers: [TokenIssuer], verifier: TokenVerifier)>
+    private let state: NIOLockedValueBox<State>
 
-    init(configs: [IssuerConfig], issuers: [TokenIssuer], environment: [String: String]) {
+    struct State {
+        var issuers: [TokenIssuer]
+        var verifier: TokenVerifier
+        /// Checked on every request, cache hit or not.
+        var revocations: [String: RevocationList]
+    }
+
+    init(configs: [IssuerConfig], issuers: [TokenIssuer], revocations: [String: RevocationList], environment: [String: String]) {
         self.configs = configs
         self.environment = environment
-        self.state = NIOLockedValueBox((issuers, TokenVerifier(issuers: issuers, cache: VerifiedTokenCache())))
+        self.state = NIOLockedValueBox(
+            State(issuers: issuers, verifier: TokenVerifier(issuers: issuers, cache: VerifiedTokenCache()), revocations: revocations))
+    }
+
+    /// The verifier and the revocation lists, read together.
+    var current: (verifier: TokenVerifier, revocations: [String: RevocationList]) {
+        state.withLockedValue { ($0.verifier, $0.revocations) }
     }
 
     var verifier: TokenVerifier { state.withLockedValue { $0.verifier } }
 
     /// Files whose change reloads `issuer`.
     static func watchedFiles(_ issuer: IssuerConfig) -> [String] {
-        [issuer.jwksFile, TLSMaterial.watchedPath(issuer.hmacSecret)].compactMap { $0 }
+        [issuer.jwksFile, TLSMaterial.watchedPath(issuer.hmacSecret), issuer.revokedFile].compactMap { $0 }
     }
 
     /// Re-reads one issuer's keys. On failure the last good keys stay in use.
     func reload(issuer name: String) async throws {
         guard let config = configs.first(where: { $0.name == name }) else { return }
         let issuer = try await TokenSetup.load(config, environment: environment)
+        let revocations = try TokenSetup.revocationList(config)
         state.withLockedValue { state in
-            var issuers = state.issuers
-            if let index = issuers.firstIndex(where: { $0.name == name }) { issuers[index] = issuer }
-            state = (issuers, TokenVerifier(issuers: issuers, cache: VerifiedTokenCache()))
+            if let index = state.issuers.firstIndex(where: { $0.name == name }) { state.issuers[index] = issuer }
+            state.verifier = TokenVerifier(issuers: state.issuers, cache: VerifiedTokenCache())
+            state.revocations[name] = revocations
         }
     }
 }

@@ -55,6 +55,7 @@ final class TokenConfigTests: XCTestCase {
                   clock_skew: 10s
                   max_lifetime: 1h
                   required_claims: { env: prod, tier: 2, internal: true }
+                  revoked: revoked.txt
             """, token: """
                   issuer: [corp]
                   scopes: [invoices.read, invoices.write]
@@ -72,6 +73,7 @@ final class TokenConfigTests: XCTestCase {
         XCTAssertEqual(issuer.clockSkew, .seconds(10))
         XCTAssertEqual(issuer.maxLifetime, .seconds(3600))
         XCTAssertEqual(issuer.requiredClaims, ["env": .string("prod"), "tier": .int(2), "internal": .bool(true)])
+        XCTAssertEqual(issuer.revokedFile, "revoked.txt")
         let token = try XCTUnwrap(config.routes[0].token)
         XCTAssertEqual(token.issuers, ["corp"])
         XCTAssertEqual(token.scopes, ["invoices.read", "invoices.write"])

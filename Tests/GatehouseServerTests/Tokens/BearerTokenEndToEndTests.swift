@@ -8,13 +8,14 @@ import XCTest
 /// Bearer tokens over real TLS with curl: an ES256 issuer whose JWKS is a file, tokens
 /// signed in the test.
 final class BearerTokenEndToEndTests: XCTestCase {
-    private func fixture(strip: Bool = false, jwks: String? = nil) async throws -> GatewayFixture {
+    private func fixture(strip: Bool = false, jwks: String? = nil, revoked: String? = nil) async throws -> GatewayFixture {
         let jwks = try jwks ?? TestTokens.jwksFile()
         return try await GatewayFixture { config in
             let pki = try! TestPKI.files()
             let here = MutualTLS.here
             var issuer = IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)
             issuer.maxLifetime = .seconds(3600)
+            issuer.revokedFile = revoked
             config.issuers = [issuer]
             var read = MutualTLS.route("read", .prefix("/invoices"), peers: nil)
             read.token = RouteTokenConfig(issuers: ["idp"], location: here)
@@ -121,5 +122,23 @@ final class BearerTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(
             fixture.records(atLeast: 5).map(\.reason),
             ["allowed", "token.unknown_kid", "allowed", "token.unknown_kid", "allowed"])
+    }
+
+    func testRevokedTokensAndSubjectsAreRefusedEvenWhenCached() async throws {
+        let revoked = NSTemporaryDirectory() + "gatehouse-revoked-\(UUID().uuidString).txt"
+        try "jti:t-stolen\n".write(toFile: revoked, atomically: true, encoding: .utf8)
+        let fixture = try await fixture(revoked: revoked)
+        defer { Task { await fixture.shutdown() } }
+        func status(_ token: String) throws -> Int? {
+            try MutualTLS.curl(fixture, "/invoices/1", client: nil, ["-H", "Authorization: Bearer \(token)"]).response?.status
+        }
+        let stolen = try TestTokens.token(["jti": #""t-stolen""#])
+        let runner = try TestTokens.token(["sub": #""ci-runner""#, "jti": #""t-2""#])
+        XCTAssertEqual(try status(stolen), 401)
+        XCTAssertEqual(try status(runner), 200, "and now cached")
+        try "jti:t-stolen\nsub:ci-runner\n".write(toFile: revoked, atomically: true, encoding: .utf8)
+        await fixture.gateway.reloadTLSMaterial()
+        XCTAssertEqual(try status(runner), 401, "revocation is checked on every request, cached or not")
+        XCTAssertEqual(fixture.records(atLeast: 3).map(\.reason), ["token.revoked", "allowed", "token.revoked"])
     }
 }

@@ -3,10 +3,11 @@
 enum TokenSection {
     static let issuerKeys = [
         "issuer", "jwks_file", "audiences", "algorithms", "hmac_secret", "clock_skew", "max_lifetime", "required_claims",
+        "revoked",
     ]
     /// Issuer settings of a later version: refused, so a file written for it cannot load here
     /// with a weaker check than its author meant.
-    static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval", "revoked"]
+    static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval"]
     static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream"]
     static let plannedRouteKeys = ["replay", "claims_to_headers"]
 
@@ -75,6 +76,7 @@ enum TokenSection {
         if let value = map.optional("clock_skew")?.duration() { config?.clockSkew = value }
         if let value = map.optional("max_lifetime")?.duration() { config?.maxLifetime = value }
         if let claimsNode = map.optional("required_claims") { config?.requiredClaims = readClaims(claimsNode) }
+        if let revokedNode = map.optional("revoked") { config?.revokedFile = revokedNode.nonEmptyString() }
         return config
     }
 
