@@ -415,6 +415,8 @@ public struct RouteTokenConfig: Sendable, Equatable {
     public var bindToClientCertificate = false
     /// Remove the token from the request before it goes upstream.
     public var stripUpstream = false
+    /// `replay: jti`: each token id is accepted once, until the token expires.
+    public var rejectReplay = false
     public var location: SourceLocation
 
     public init(issuers: [String], location: SourceLocation) {

@@ -63,6 +63,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case tokenKeysUnavailable = "token.keys_unavailable"
     /// A nonce (token `jti`, webhook delivery id) was already seen.
     case replayDetected = "replay.detected"
+    /// A state store that must answer (replay) is full or unreachable: fail closed.
+    case stateUnavailable = "state.unavailable"
 
     case upstreamUnavailable = "upstream.unavailable"
     case upstreamTimeout = "upstream.timeout"
@@ -98,6 +100,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .tokenClaimMismatch, .tokenScopeMissing: return 403
         case .tokenKeysUnavailable: return 503
         case .replayDetected: return 409
+        case .stateUnavailable: return 503
         case .upstreamUnavailable, .upstreamProtocolError, .upstreamIdentityMismatch, .upstreamTLSFailed: return 502
         case .upstreamTimeout: return 504
         case .upstreamPoolExhausted: return 503

@@ -19,6 +19,8 @@ public final class Gateway: Sendable {
     private let ownsGroup: Bool
     private let snapshots: SnapshotStore
     private let pools: UpstreamPools
+    /// Replay keys (`replay: jti`), kept across configuration snapshots.
+    let replay: InMemoryReplayStore
     private let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)]
     /// Trust-domain bundles, when any are configured.
     let trust: TrustDomainStore?
@@ -41,7 +43,7 @@ public final class Gateway: Sendable {
 
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int = 100_000
     ) async throws {
         self.logger = logger
         if let eventLoopGroup {
@@ -57,6 +59,7 @@ public final class Gateway: Sendable {
         let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
+        self.replay = InMemoryReplayStore(capacity: replayCapacity)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
                 let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }
@@ -194,7 +197,8 @@ public final class Gateway: Sendable {
 
     private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
-            snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger
+            snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger,
+            replay: replay
         )
         let quiesce = ServerQuiescingHelper(group: group)
         state.withLockedValue { $0.quiescers.append(quiesce) }

@@ -90,6 +90,8 @@ struct RouteTokenCheck: Sendable {
     let source: TokenSource
     /// The header to keep from the upstream (`upstream: strip`), lowercased.
     let stripHeader: String?
+    /// `replay: jti`.
+    let rejectReplay: Bool
 
     init(_ config: RouteTokenConfig) {
         self.requirement = TokenRequirement(
@@ -97,6 +99,7 @@ struct RouteTokenCheck: Sendable {
             bind: config.bindToClientCertificate ? .mtls : .none)
         self.source = config.source
         self.stripHeader = config.stripUpstream ? BearerToken.headerName(config.source) : nil
+        self.rejectReplay = config.rejectReplay
     }
 }
 

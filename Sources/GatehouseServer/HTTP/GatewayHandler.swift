@@ -27,6 +27,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let pools: UpstreamPools
         /// Operational log (never request data): problems an operator must fix, rate-limited.
         let logger: Logger
+        /// Token ids already seen (`replay: jti`); outlives configuration snapshots.
+        let replay: any ReplayStore
     }
 
     private enum State {
@@ -318,8 +320,18 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 token: String(token), requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
                 now: Date())
             // Revocation is checked on every request, cached verdict or not.
-            if case .success(let verified) = result, revocations[verified.issuerName]?.revokes(verified) == true {
+            guard case .success(let verified) = result else { return result }
+            if revocations[verified.issuerName]?.revokes(verified) == true {
                 return .failure(TokenRefusal(.tokenRevoked, "revoked"))
+            }
+            if check.rejectReplay {
+                guard let jti = verified.jti, !jti.isEmpty else { return .failure(TokenRefusal(.tokenMalformed, "no jti")) }
+                // Keyed per issuer: two issuers may use the same ids.
+                switch dependencies.replay.insertIfAbsent(verified.issuerName + "\u{0}" + jti, expiresAt: verified.exp, now: Date()) {
+                case .inserted: break
+                case .duplicate: return .failure(TokenRefusal(.replayDetected, "jti seen before"))
+                case .unavailable: return .failure(TokenRefusal(.stateUnavailable, "replay store full"))
+                }
             }
             return result
         }

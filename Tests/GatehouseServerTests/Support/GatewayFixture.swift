@@ -19,7 +19,7 @@ final class GatewayFixture: @unchecked Sendable {
     /// - Parameter upstreamTLS: the upstream serves HTTPS with this context (the gateway's
     ///   upstream `tls` is then up to `configure`).
     init(
-        tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil,
+        tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil, replayCapacity: Int = 100_000,
         configure: (inout GatewayConfig) -> Void = { _ in }
     ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
@@ -47,7 +47,8 @@ final class GatewayFixture: @unchecked Sendable {
             decisionLog: DecisionLogConfig(path: logPath), sourceFile: "test.yaml", version: String(repeating: "ab", count: 32)
         )
         configure(&config)
-        gateway = try await Gateway(config: config, logger: Logger(label: "test"), eventLoopGroup: group)
+        gateway = try await Gateway(
+            config: config, logger: Logger(label: "test"), eventLoopGroup: group, replayCapacity: replayCapacity)
         try await gateway.start()
     }
 

@@ -141,4 +141,29 @@ final class BearerTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(try status(runner), 401, "revocation is checked on every request, cached or not")
         XCTAssertEqual(fixture.records(atLeast: 3).map(\.reason), ["token.revoked", "allowed", "token.revoked"])
     }
+
+    func testReplayedTokenIdsAreRefusedAndAFullStoreFailsClosed() async throws {
+        let jwks = try TestTokens.jwksFile()
+        let fixture = try await GatewayFixture(replayCapacity: 2) { config in
+            let here = MutualTLS.here
+            config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
+            var once = MutualTLS.route("once", .prefix("/once"), peers: nil)
+            once.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            once.token?.rejectReplay = true
+            MutualTLS.configure(&config, pki: try! TestPKI.files(), mode: .optional, routes: [once])
+        }
+        defer { Task { await fixture.shutdown() } }
+        func status(_ token: String) throws -> Int? {
+            try MutualTLS.curl(fixture, "/once", client: nil, ["-H", "Authorization: Bearer \(token)"]).response?.status
+        }
+        let first = try TestTokens.token(["jti": #""j-1""#])
+        XCTAssertEqual(try status(first), 200)
+        XCTAssertEqual(try status(first), 409, "the same jti again")
+        XCTAssertEqual(try status(TestTokens.token(["jti": #""j-2""#])), 200)
+        XCTAssertEqual(try status(TestTokens.token(["jti": #""j-3""#])), 503, "store full of live ids: refused, never allowed")
+        XCTAssertEqual(try status(TestTokens.token(["jti": #""""#])), 401, "a replay-checked route needs a jti")
+        XCTAssertEqual(
+            fixture.records(atLeast: 5).map(\.reason),
+            ["allowed", "replay.detected", "allowed", "state.unavailable", "token.malformed"])
+    }
 }

@@ -8,8 +8,8 @@ enum TokenSection {
     /// Issuer settings of a later version: refused, so a file written for it cannot load here
     /// with a weaker check than its author meant.
     static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval"]
-    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream"]
-    static let plannedRouteKeys = ["replay", "claims_to_headers"]
+    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay"]
+    static let plannedRouteKeys = ["claims_to_headers"]
 
     static let asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
     static let hmacAlgorithms = ["HS256"]
@@ -137,6 +137,16 @@ enum TokenSection {
             case "mtls": config.bindToClientCertificate = true
             case let other?:
                 bindNode.report("unknown value `\(other)`", expected: "one of `none`, `mtls`")
+                valid = false
+            case nil: valid = false
+            }
+        }
+        if let replayNode = map.optional("replay") {
+            switch replayNode.string() {
+            case "none": config.rejectReplay = false
+            case "jti": config.rejectReplay = true
+            case let other?:
+                replayNode.report("unknown value `\(other)`", expected: "one of `none`, `jti`")
                 valid = false
             case nil: valid = false
             }
