@@ -139,7 +139,11 @@ final class TokenConfigTests: XCTestCase {
             ].sorted())
         XCTAssertEqual(errors(yaml(token: """
                   issuer: corp
-                  replay: jti
-            """)).first?.hasPrefix("t.yaml:19:7: routes[0].token.replay: not supported by this version of gatehouse"), true)
+                  claims_to_headers: { sub: X-User }
+            """)).first?.hasPrefix("t.yaml:19:7: routes[0].token.claims_to_headers: not supported by this version of gatehouse"), true)
+        XCTAssertEqual(errors(yaml(token: """
+                  issuer: corp
+                  replay: nonce
+            """)), ["t.yaml:19:15: routes[0].token.replay: unknown value `nonce` (expected one of `none`, `jti`)"])
     }
 }
