@@ -417,6 +417,8 @@ public struct RouteTokenConfig: Sendable, Equatable {
     public var stripUpstream = false
     /// `replay: jti`: each token id is accepted once, until the token expires.
     public var rejectReplay = false
+    /// Verified claims forwarded as headers: claim name to header name (lowercased).
+    public var claimsToHeaders: [String: String] = [:]
     public var location: SourceLocation
 
     public init(issuers: [String], location: SourceLocation) {

@@ -88,8 +88,11 @@ extension ClaimValue {
 struct RouteTokenCheck: Sendable {
     let requirement: TokenRequirement
     let source: TokenSource
-    /// The header to keep from the upstream (`upstream: strip`), lowercased.
-    let stripHeader: String?
+    /// Headers the client may not send upstream on this route (lowercased): the token with
+    /// `upstream: strip`, and every `claims_to_headers` target, which only the gateway sets.
+    let stripHeaders: [String]
+    /// `claims_to_headers`, in a fixed order: (claim, header).
+    let claimHeaders: [(claim: String, header: String)]
     /// `replay: jti`.
     let rejectReplay: Bool
 
@@ -98,7 +101,9 @@ struct RouteTokenCheck: Sendable {
             issuers: config.issuers, scopes: Set(config.scopes), claims: config.claims.mapValues(\.jsonValue),
             bind: config.bindToClientCertificate ? .mtls : .none)
         self.source = config.source
-        self.stripHeader = config.stripUpstream ? BearerToken.headerName(config.source) : nil
+        let claimHeaders = config.claimsToHeaders.sorted { $0.key < $1.key }.map { (claim: $0.key, header: $0.value) }
+        self.claimHeaders = claimHeaders
+        self.stripHeaders = (config.stripUpstream ? [BearerToken.headerName(config.source)] : []) + claimHeaders.map(\.header)
         self.rejectReplay = config.rejectReplay
     }
 }

@@ -270,10 +270,12 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(reason, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
+        var claimHeaders: [(String, String)] = []
         if let tokenCheck = route.tokenCheck {
             switch checkToken(tokenCheck, headers: head.headers, tokens: snapshot.tokens, peer: peer) {
             case .success(let verified):
                 exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
+                claimHeaders = Self.headers(from: verified, tokenCheck.claimHeaders)
             case .failure(let refusal):
                 respondWithError(refusal.reason, close: Self.mustCloseAfterDeny(validated), context: context)
                 return
@@ -285,7 +287,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             context: .init(
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
                 host: validated.host, framing: validated.framing, peer: peer,
-                forwardClientCert: route.forwardClientCert, stripHeader: route.tokenCheck?.stripHeader
+                forwardClientCert: route.forwardClientCert, stripHeaders: route.tokenCheck?.stripHeaders ?? [],
+                addHeaders: claimHeaders
             ),
             requestID: exchange.requestID, random: &random
         )
@@ -334,6 +337,21 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 }
             }
             return result
+        }
+    }
+
+    /// `claims_to_headers`: scalar claims only, and only values that are safe in a header.
+    static func headers(from token: VerifiedToken, _ mapping: [(claim: String, header: String)]) -> [(String, String)] {
+        mapping.compactMap { entry in
+            let value: String
+            switch token.claims[entry.claim] {
+            case .string(let text)?: value = text
+            case .integer(let number)?: value = String(number)
+            case .bool(let flag)?: value = String(flag)
+            default: return nil
+            }
+            guard value.utf8.count <= 1024, RequestValidator.isCleanValue(value) else { return nil }
+            return (entry.header, value)
         }
     }
 

@@ -19,8 +19,11 @@ enum HeaderRewriter {
         var peer: ConnectionPeer?
         /// What the route tells the upstream about `peer`.
         var forwardClientCert: ForwardClientCertMode = .set
-        /// A header the route keeps from the upstream (lowercased): the bearer token with `upstream: strip`.
-        var stripHeader: String? = nil
+        /// Headers the route keeps from the upstream (lowercased): the bearer token with
+        /// `upstream: strip`, and the client's copies of headers the gateway sets from claims.
+        var stripHeaders: [String] = []
+        /// Headers the gateway adds (verified token claims).
+        var addHeaders: [(String, String)] = []
     }
 
     /// What the rewrite decided, for the decision record and the response.
@@ -70,7 +73,7 @@ enum HeaderRewriter {
             switch kind {
             case .ordinary:
                 if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
-                if let strip = context.stripHeader, name.lowercased() == strip { continue }
+                if !context.stripHeaders.isEmpty && context.stripHeaders.contains(name.lowercased()) { continue }
                 headers.add(name: name, value: value)
             case .hopByHop, .connection, .gatehousePrivate, .forwardedPort:
                 continue  // never forwarded; the gateway sets its own where it has one
@@ -108,6 +111,7 @@ enum HeaderRewriter {
         if let host = trustedHost ?? context.host { headers.add(name: "x-forwarded-host", value: host) }
         for value in trustedForwarded { headers.add(name: "forwarded", value: value) }
         if let trustedRealIP { headers.add(name: "x-real-ip", value: trustedRealIP) }
+        for (name, value) in context.addHeaders { headers.add(name: name, value: value) }
         if context.forwardClientCert != .sanitize {
             if let peer = context.peer {
                 trustedClientCertificates.append(peer.forwardedClientCertElement)

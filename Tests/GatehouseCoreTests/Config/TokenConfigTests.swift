@@ -63,6 +63,7 @@ final class TokenConfigTests: XCTestCase {
                   from: header:X-Api-Token
                   bind: mtls
                   upstream: strip
+                  claims_to_headers: { sub: X-Gatehouse-User, tenant: X-Tenant }
             """), file: "t.yaml")
         let issuer = try XCTUnwrap(config.issuers.first)
         XCTAssertEqual(issuer.name, "corp")
@@ -81,6 +82,7 @@ final class TokenConfigTests: XCTestCase {
         XCTAssertEqual(token.source, .header("x-api-token"))
         XCTAssertTrue(token.bindToClientCertificate)
         XCTAssertTrue(token.stripUpstream)
+        XCTAssertEqual(token.claimsToHeaders, ["sub": "x-gatehouse-user", "tenant": "x-tenant"])
     }
 
     func testDefaults() throws {
@@ -139,8 +141,11 @@ final class TokenConfigTests: XCTestCase {
             ].sorted())
         XCTAssertEqual(errors(yaml(token: """
                   issuer: corp
-                  claims_to_headers: { sub: X-User }
-            """)).first?.hasPrefix("t.yaml:19:7: routes[0].token.claims_to_headers: not supported by this version of gatehouse"), true)
+                  claims_to_headers: { sub: X-Forwarded-For, tenant: "bad header" }
+            """)), [
+                "t.yaml:19:33: routes[0].token.claims_to_headers.sub: `X-Forwarded-For` is set by the gateway itself (expected another header name, e.g. `X-Gatehouse-User`)",
+                "t.yaml:19:58: routes[0].token.claims_to_headers.tenant: `bad header` is not a header name (expected e.g. `X-User`)",
+            ])
         XCTAssertEqual(errors(yaml(token: """
                   issuer: corp
                   replay: nonce

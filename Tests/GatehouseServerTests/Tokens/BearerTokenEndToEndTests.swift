@@ -166,4 +166,27 @@ final class BearerTokenEndToEndTests: XCTestCase {
             fixture.records(atLeast: 5).map(\.reason),
             ["allowed", "replay.detected", "allowed", "state.unavailable", "token.malformed"])
     }
+
+    func testVerifiedClaimsBecomeHeadersAndClientCopiesAreStripped() async throws {
+        let jwks = try TestTokens.jwksFile()
+        let fixture = try await GatewayFixture { config in
+            let here = MutualTLS.here
+            config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
+            var route = MutualTLS.route("claims", .prefix("/"), peers: nil)
+            route.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            route.token?.claimsToHeaders = ["sub": "x-gatehouse-user", "tenant": "x-tenant"]
+            MutualTLS.configure(&config, pki: try! TestPKI.files(), mode: .optional, routes: [route])
+        }
+        defer { Task { await fixture.shutdown() } }
+        let forged = ["-H", "X-Tenant: evil", "-H", "X-Gatehouse-User: root"]
+        let withTenant = try TestTokens.token(["tenant": #""acme""#])
+        XCTAssertEqual(try MutualTLS.curl(fixture, "/a", client: nil, forged + ["-H", "Authorization: Bearer \(withTenant)"]).response?.status, 200)
+        XCTAssertEqual(try MutualTLS.curl(fixture, "/b", client: nil, forged + ["-H", "Authorization: Bearer \(try TestTokens.token())"]).response?.status, 200)
+        let seen = fixture.upstream.waitForRequests(2).map(\.head.headers)
+        XCTAssertEqual(seen.count, 2)
+        XCTAssertEqual(seen[0]["x-tenant"], ["acme"])
+        XCTAssertEqual(seen[0]["x-gatehouse-user"], ["alice"])
+        XCTAssertEqual(seen[1]["x-tenant"], [], "no tenant claim: the client's copy is still dropped")
+        XCTAssertEqual(seen[1]["x-gatehouse-user"], ["alice"])
+    }
 }

@@ -8,8 +8,8 @@ enum TokenSection {
     /// Issuer settings of a later version: refused, so a file written for it cannot load here
     /// with a weaker check than its author meant.
     static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval"]
-    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay"]
-    static let plannedRouteKeys = ["claims_to_headers"]
+    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay", "claims_to_headers"]
+    static let plannedRouteKeys: [String] = []
 
     static let asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
     static let hmacAlgorithms = ["HS256"]
@@ -139,6 +139,32 @@ enum TokenSection {
                 bindNode.report("unknown value `\(other)`", expected: "one of `none`, `mtls`")
                 valid = false
             case nil: valid = false
+            }
+        }
+        if let headersNode = map.optional("claims_to_headers"), let entries = headersNode.namedEntries() {
+            var used: Set<String> = []
+            for (claimNode, headerNode) in entries {
+                guard let claim = claimNode.nonEmptyString(), let header = headerNode.string() else {
+                    valid = false
+                    continue
+                }
+                let name = header.lowercased()
+                // The gateway's own forwarding headers are never taken from a token.
+                let reserved = ["host", "authorization", "content-length", "transfer-encoding", "connection",
+                    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id", "x-forwarded-client-cert",
+                    "x-gatehouse-peer-id", "traceparent", "forwarded"]
+                if !ConfigValueParser.isHeaderName(header) {
+                    headerNode.report("`\(header)` is not a header name", expected: "e.g. `X-User`")
+                    valid = false
+                } else if reserved.contains(name) {
+                    headerNode.report("`\(header)` is set by the gateway itself", expected: "another header name, e.g. `X-Gatehouse-User`")
+                    valid = false
+                } else if !used.insert(name).inserted {
+                    headerNode.report("header `\(header)` is already used for another claim")
+                    valid = false
+                } else {
+                    config.claimsToHeaders[claim] = name
+                }
             }
         }
         if let replayNode = map.optional("replay") {
