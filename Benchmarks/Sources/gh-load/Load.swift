@@ -29,9 +29,9 @@ struct LoadConfig: Sendable {
 /// across all connections and threads, wrapping around at the end.
 final class TokenPool: Sendable {
     private let values: [String]   // "Bearer <token>"
-    private let cursor = NIOLockedValueBox<Int>(0)
+    private let cursor: NIOLockedValueBox<Int>
 
-    init(file: String) throws {
+    init(file: String, offset: Int = 0) throws {
         var values: [String] = []
         let text = try readWholeFile(file)
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
@@ -40,6 +40,7 @@ final class TokenPool: Sendable {
         }
         guard !values.isEmpty else { throw TokenPoolError.empty(file) }
         self.values = values
+        self.cursor = NIOLockedValueBox(offset % values.count)
     }
 
     var count: Int { values.count }
