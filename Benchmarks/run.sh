@@ -129,8 +129,8 @@ scenario_mtls_handshake() {
 scenario_token_repeated() {
     scenario_mtls_keepalive
     SCENARIO_DESC="mTLS keep-alive GET of 1 KiB with an RS256 bearer token, the same token on every request; $CONNECTIONS connections"
-    SCENARIO_PEERS=(gatehouse gatehouse-notoken haproxy)
-    SCENARIO_RATIOS=("gatehouse gatehouse-notoken" "gatehouse haproxy")
+    SCENARIO_PEERS=(gatehouse gatehouse-notoken haproxy haproxy-notoken)
+    SCENARIO_RATIOS=("gatehouse gatehouse-notoken" "gatehouse haproxy" "haproxy haproxy-notoken")
     SCENARIO_TARGETS=("proxy_cpu_us_per_req <= 1.10 gatehouse gatehouse-notoken"
                       "proxy_cpu_us_per_req <= 0.50 gatehouse haproxy")
     local client="--ca $TMP/pki/ca.pem --cert $TMP/pki/client.pem --key $TMP/pki/client.key"
@@ -138,6 +138,8 @@ scenario_token_repeated() {
     peer_args[gatehouse-notoken]=$client
     peer_url[haproxy]="https://127.0.0.1:$HAPROXY_PORT/1k.bin"
     peer_args[haproxy]=$client
+    peer_url[haproxy-notoken]="https://127.0.0.1:$HAPROXY_NOTOKEN_PORT/1k.bin"
+    peer_args[haproxy-notoken]=$client
     make_tokens
     gatehouse_notoken_route_extra=$gatehouse_route_extra   # mTLS peer, no token
     use_gatehouse_token
@@ -189,7 +191,7 @@ done
 
 bench_init   # traps, tools, gh-load, $TMP with the PKI and the 1 KiB body
 read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
-    GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT <<<"$(free_ports 7)"
+    GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT <<<"$(free_ports 8)"
 
 declare -A peer_url peer_args PEER_LABEL
 CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
@@ -199,13 +201,14 @@ PEER_LABEL[nginx]="nginx"
 PEER_LABEL[gatehouse]="gatehouse"
 PEER_LABEL[gatehouse-notoken]="gatehouse (no token)"
 PEER_LABEL[haproxy]="haproxy"
+PEER_LABEL[haproxy-notoken]="haproxy (no token)"
 "$SCENARIO_FN"
 
 # ---------------------------------------------------------------------------
 # Start everything
 # ---------------------------------------------------------------------------
 log "scenario $SCENARIO: $SCENARIO_DESC"
-log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT"
+log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT"
 start_upstream
 ACTIVE_PEERS=()
 SKIPPED_NOTES=()
@@ -251,7 +254,7 @@ done
 # that check tokens (and pass the one that does not).
 if [[ -d "$TMP/tokens" ]]; then
     for peer in "${ACTIVE_PEERS[@]}"; do
-        want=401; [[ $peer == gatehouse-notoken ]] && want=200
+        want=401; [[ $peer == *-notoken ]] && want=200
         for kind in token bad-signature; do
             expect=$want; [[ $kind == token ]] && expect=200
             got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
@@ -260,7 +263,7 @@ if [[ -d "$TMP/tokens" ]]; then
             [[ "$got" == "$expect" ]] || die "$peer: a request with $kind.txt got HTTP $got, expected $expect"
             log "check $peer: $kind.txt -> HTTP $got (expected $expect)"
         done
-        if [[ $peer != gatehouse-notoken ]]; then
+        if [[ $peer != *-notoken ]]; then
             got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
                 --cert "$TMP/pki/client.pem" --key "$TMP/pki/client.key" "${peer_url[$peer]}" || true)
             [[ "$got" == 401 ]] || die "$peer: a request without a token got HTTP $got, expected 401"
@@ -296,6 +299,7 @@ cp "$TMP/gatehouse/stdout.log" "$OUT/gatehouse.stdout.log" 2>/dev/null || true
 cp "$TMP/gatehouse/stderr.log" "$OUT/gatehouse.stderr.log" 2>/dev/null || true
 cp "$TMP/gatehouse-notoken/gatehouse.yaml" "$OUT/gatehouse-notoken.yaml" 2>/dev/null || true
 cp "$TMP/haproxy/haproxy.cfg" "$OUT/haproxy.cfg" 2>/dev/null || true
+cp "$TMP/haproxy-notoken/haproxy.cfg" "$OUT/haproxy-notoken.cfg" 2>/dev/null || true
 cp "$TMP/tokens/token.txt" "$TMP/tokens/jwks.json" "$OUT/" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------

@@ -409,8 +409,12 @@ issuers:
 # Upstream connections are kept alive and reused (http-reuse always). No access log.
 # ---------------------------------------------------------------------------
 HAPROXY_THREADS=${HAPROXY_THREADS:-$WORKERS}
-start_haproxy() { # needs HAPROXY_PORT, UPSTREAM_PORT, $TMP/tokens
-    local d=$TMP/haproxy bin
+start_haproxy() { start_haproxy_instance haproxy "$HAPROXY_PORT" 1; }
+# The same HAProxy without the token rules: what the token check costs HAProxy.
+start_haproxy_notoken() { start_haproxy_instance haproxy-notoken "$HAPROXY_NOTOKEN_PORT" 0; }
+start_haproxy_instance() { # name port check-tokens(0|1); needs UPSTREAM_PORT, $TMP/tokens
+    local name=$1 port=$2 jwt=$3
+    local d=$TMP/$name bin rules=""
     bin=$(command -v haproxy || echo /usr/sbin/haproxy)
     if [[ ! -x "$bin" ]]; then
         log "installing haproxy (apt)"
@@ -420,6 +424,16 @@ start_haproxy() { # needs HAPROXY_PORT, UPSTREAM_PORT, $TMP/tokens
     fi
     mkdir -p "$d"
     cat "$TMP/pki/server.pem" "$TMP/pki/server.key" >"$d/server-with-key.pem"
+    [[ $jwt -eq 1 ]] && rules="    http-request set-var(txn.bearer) http_auth_bearer
+    http-request deny status 401 unless { var(txn.bearer) -m found }
+    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
+    http-request deny status 401 unless { var(txn.jwt_alg) -m str RS256 }
+    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $TOKEN_ISSUER_URL }
+    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m str $TOKEN_AUDIENCE }
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+    http-request set-var(txn.now) date()
+    http-request deny status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
+    http-request deny status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,\"$TMP/tokens/public.pem\") -m int 1 }"
     cat >"$d/haproxy.cfg" <<EOF
 global
     nbthread $HAPROXY_THREADS
@@ -435,17 +449,8 @@ defaults
     option http-keep-alive
 
 frontend public
-    bind 127.0.0.1:$HAPROXY_PORT ssl crt $d/server-with-key.pem ca-file $TMP/pki/ca.pem verify required
-    http-request set-var(txn.bearer) http_auth_bearer
-    http-request deny status 401 unless { var(txn.bearer) -m found }
-    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
-    http-request deny status 401 unless { var(txn.jwt_alg) -m str RS256 }
-    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $TOKEN_ISSUER_URL }
-    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m str $TOKEN_AUDIENCE }
-    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
-    http-request set-var(txn.now) date()
-    http-request deny status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
-    http-request deny status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,"$TMP/tokens/public.pem") -m int 1 }
+    bind 127.0.0.1:$port ssl crt $d/server-with-key.pem ca-file $TMP/pki/ca.pem verify required
+$rules
     default_backend origin
 
 backend origin
@@ -454,8 +459,8 @@ backend origin
 EOF
     "$bin" -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; return 1; }
     spawn "$bin" -db -f "$d/haproxy.cfg" >"$d/stdout.log" 2>"$d/stderr.log"
-    PEER_PID[haproxy]=$SPAWNED_PID
-    wait_tcp "$HAPROXY_PORT" 10 || { cat "$d/stderr.log" >&2; stop_group "${PEER_PID[haproxy]}"; return 1; }
+    PEER_PID[$name]=$SPAWNED_PID
+    wait_tcp "$port" 10 || { cat "$d/stderr.log" >&2; stop_group "${PEER_PID[$name]}"; return 1; }
 }
 
 # Prints the last lines of Gatehouse's output (after a failed start), indented.
