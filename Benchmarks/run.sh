@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gatehouse vs nginx benchmark harness.
+# Gatehouse vs nginx (and, in the token scenarios, HAProxy) benchmark harness.
 #
 #   Benchmarks/run.sh [--rounds 5] [--seconds 10] [--connections 32]
 #                     [--gatehouse PATH | --skip-gatehouse] [--scenario tls-keepalive]
