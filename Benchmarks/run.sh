@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gatehouse vs nginx benchmark harness.
+# Gatehouse vs nginx (and, in the token scenarios, HAProxy) benchmark harness.
 #
 #   Benchmarks/run.sh [--rounds 5] [--seconds 10] [--connections 32]
 #                     [--gatehouse PATH | --skip-gatehouse] [--scenario tls-keepalive]
@@ -24,6 +24,7 @@ WARMUP=1
 LOADGEN_THREADS=1
 SCENARIO=tls-keepalive
 MAX_REQUESTS=10000000
+FRESH_TOKENS=50000
 
 usage() {
     cat <<EOF
@@ -36,6 +37,8 @@ usage: $0 [options]
   --max-requests N     per-run request cap (default $MAX_REQUESTS)
   --workers N          nginx worker_processes for the proxy (default: cores = $WORKERS)
   --scenario NAME      $(list_scenarios | tr '\n' ' ')(default $SCENARIO)
+  --fresh-tokens N     token-fresh: distinct tokens to make (default $FRESH_TOKENS; more than
+                       Gatehouse's verified-token cache holds, 10,000)
   --gatehouse PATH     gatehouse binary (default: build .build/release/gatehouse)
   --skip-gatehouse     run only nginx and direct
   --keep               keep the temporary directory (configs, logs)
@@ -49,9 +52,14 @@ EOF
 #                        (add a peer by writing start_<peer>, see lib/common.sh)
 #   SCENARIO_UNIT        what one completed request stands for in the table:
 #                        "req" (default) or "handshake" (a new connection per request)
-#   SCENARIO_TARGETS     issue targets checked in the summary, each "KEY OP FACTOR":
-#                        gatehouse/nginx ratio of the median KEY (a rounds.jsonl field)
-#                        must be <= or >= FACTOR
+#   SCENARIO_TARGETS     issue targets checked in the summary, each "KEY OP FACTOR [PEER BASE]":
+#                        PEER/BASE ratio (default gatehouse/nginx) of the median KEY
+#                        (a rounds.jsonl field) must be <= or >= FACTOR
+#   SCENARIO_RATIOS      peer pairs "PEER BASE" whose ratio line the summary prints
+#                        (default "gatehouse nginx")
+#   TOKENS_FILE          optional: gh-load --tokens-file; each peer's runs then continue
+#                        where its previous run stopped (--tokens-offset), so no token
+#                        repeats before the whole file has been used against that peer
 #   LOADGEN_ARGS         gh-load arguments common to every peer
 #   peer_url[PEER]       URL gh-load drives for that peer
 #   peer_args[PEER]      extra gh-load arguments for that peer (e.g. trust, client cert)
@@ -68,6 +76,8 @@ scenario_tls_keepalive() {
     SCENARIO_PEERS=(direct nginx gatehouse)
     SCENARIO_UNIT=req
     SCENARIO_TARGETS=()
+    SCENARIO_RATIOS=("gatehouse nginx")
+    TOKENS_FILE=""
     LOADGEN_ARGS=(--connections "$CONNECTIONS" --threads "$LOADGEN_THREADS" --max-requests "$MAX_REQUESTS")
     peer_url[direct]="http://127.0.0.1:$UPSTREAM_PORT/1k.bin"
     peer_args[direct]=""
@@ -110,6 +120,43 @@ scenario_mtls_handshake() {
     LOADGEN_ARGS+=(--new-connection)
 }
 
+# Bearer tokens (issue 4), all peers with the client certificate (mTLS) and keep-alive:
+#   gatehouse          the route requires an RS256 token of issuer bench-idp (JWKS file)
+#   gatehouse-notoken  the same Gatehouse configuration without the token requirement
+#   haproxy            HAProxy 2.6 (Debian), verify required + jwt_verify, alg/iss/aud/exp
+# Every request carries the same token (token-repeated: Gatehouse's verified-token cache
+# answers after the first) or a different one (token-fresh: a signature check each time).
+scenario_token_repeated() {
+    scenario_mtls_keepalive
+    SCENARIO_DESC="mTLS keep-alive GET of 1 KiB with an RS256 bearer token, the same token on every request; $CONNECTIONS connections"
+    SCENARIO_PEERS=(gatehouse gatehouse-notoken haproxy haproxy-notoken)
+    SCENARIO_RATIOS=("gatehouse gatehouse-notoken" "gatehouse haproxy" "haproxy haproxy-notoken")
+    SCENARIO_TARGETS=("proxy_cpu_us_per_req <= 1.10 gatehouse gatehouse-notoken"
+                      "proxy_cpu_us_per_req <= 0.50 gatehouse haproxy")
+    local client="--ca $TMP/pki/ca.pem --cert $TMP/pki/client.pem --key $TMP/pki/client.key"
+    peer_url[gatehouse-notoken]="https://127.0.0.1:$GATEHOUSE_NOTOKEN_PORT/1k.bin"
+    peer_args[gatehouse-notoken]=$client
+    peer_url[haproxy]="https://127.0.0.1:$HAPROXY_PORT/1k.bin"
+    peer_args[haproxy]=$client
+    peer_url[haproxy-notoken]="https://127.0.0.1:$HAPROXY_NOTOKEN_PORT/1k.bin"
+    peer_args[haproxy-notoken]=$client
+    make_tokens
+    gatehouse_notoken_route_extra=$gatehouse_route_extra   # mTLS peer, no token
+    use_gatehouse_token
+    CHECK_ARGS=(--header "Authorization: Bearer $(cat "$TMP/tokens/token.txt")")
+    LOADGEN_ARGS+=("${CHECK_ARGS[@]}")
+}
+
+scenario_token_fresh() {
+    scenario_token_repeated
+    SCENARIO_DESC="mTLS keep-alive GET of 1 KiB with an RS256 bearer token, a different token on every request ($FRESH_TOKENS cycled); $CONNECTIONS connections"
+    SCENARIO_TARGETS=()   # informative: no target
+    make_tokens "$FRESH_TOKENS"
+    LOADGEN_ARGS=("${LOADGEN_ARGS[@]:0:${#LOADGEN_ARGS[@]}-2}")   # without the repeated token's --header
+    CHECK_ARGS=()
+    TOKENS_FILE=$TMP/tokens/fresh.txt
+}
+
 # ---------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------
@@ -121,6 +168,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) WARMUP=$2; shift 2 ;;
         --loadgen-threads) LOADGEN_THREADS=$2; shift 2 ;;
         --max-requests) MAX_REQUESTS=$2; shift 2 ;;
+        --fresh-tokens) FRESH_TOKENS=$2; shift 2 ;;
         --workers) WORKERS=$2; shift 2 ;;
         --scenario) SCENARIO=$2; shift 2 ;;
         --gatehouse) GATEHOUSE=$2; shift 2 ;;
@@ -134,7 +182,7 @@ SCENARIO_FN="scenario_${SCENARIO//-/_}"
 if ! declare -F "$SCENARIO_FN" >/dev/null; then
     echo "unknown scenario '$SCENARIO'; known: $(list_scenarios | tr '\n' ' ')" >&2; exit 2
 fi
-for n in "$ROUNDS" "$CONNECTIONS" "$LOADGEN_THREADS" "$MAX_REQUESTS" "$WORKERS"; do
+for n in "$FRESH_TOKENS" "$ROUNDS" "$CONNECTIONS" "$LOADGEN_THREADS" "$MAX_REQUESTS" "$WORKERS"; do
     [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "expected a positive integer, got '$n'" >&2; exit 2; }
 done
 for s in "$SECONDS_PER_RUN" "$WARMUP"; do
@@ -142,29 +190,34 @@ for s in "$SECONDS_PER_RUN" "$WARMUP"; do
 done
 
 bench_init   # traps, tools, gh-load, $TMP with the PKI and the 1 KiB body
-read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT <<<"$(free_ports 4)"
+read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
+    GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT <<<"$(free_ports 8)"
 
 declare -A peer_url peer_args PEER_LABEL
+CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
 # Row labels in the table (a new peer without one shows its name).
 PEER_LABEL[direct]="direct (HTTP, no TLS)"
 PEER_LABEL[nginx]="nginx"
 PEER_LABEL[gatehouse]="gatehouse"
+PEER_LABEL[gatehouse-notoken]="gatehouse (no token)"
+PEER_LABEL[haproxy]="haproxy"
+PEER_LABEL[haproxy-notoken]="haproxy (no token)"
 "$SCENARIO_FN"
 
 # ---------------------------------------------------------------------------
 # Start everything
 # ---------------------------------------------------------------------------
 log "scenario $SCENARIO: $SCENARIO_DESC"
-log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT"
+log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT"
 start_upstream
 ACTIVE_PEERS=()
 SKIPPED_NOTES=()
 for peer in "${SCENARIO_PEERS[@]}"; do
-    if "start_$peer"; then
+    if "start_${peer//-/_}"; then
         ACTIVE_PEERS+=("$peer")
     else
         reason="failed to start"
-        [[ $peer == gatehouse ]] && reason=$GATEHOUSE_SKIP_REASON
+        [[ $peer == gatehouse* ]] && reason=$GATEHOUSE_SKIP_REASON
         SKIPPED_NOTES+=("$peer SKIPPED: $reason")
         log "*** $peer SKIPPED: $reason"
         [[ $peer == gatehouse ]] && show_gatehouse_output
@@ -173,17 +226,51 @@ done
 [[ ${#ACTIVE_PEERS[@]} -gt 0 ]] || die "no peer could start"
 
 # A one-request check per peer, so a misconfiguration fails loudly, not as a slow run.
+declare -A TOKEN_CURSOR   # per peer: where its next run starts in TOKENS_FILE
+tokens_args() { # peer -> gh-load token arguments (none without TOKENS_FILE)
+    [[ -n "$TOKENS_FILE" ]] && echo "--tokens-file $TOKENS_FILE --tokens-offset ${TOKEN_CURSOR[$1]:-0}"
+    return 0
+}
+tokens_used() { # peer gh-load-json: advance its cursor past every token the run could have sent
+    [[ -n "$TOKENS_FILE" ]] || return 0
+    local r e
+    r=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$2"); e=$(sed -n 's/.*"errors":\([0-9]*\).*/\1/p' <<<"$2")
+    TOKEN_CURSOR[$1]=$(( ${TOKEN_CURSOR[$1]:-0} + ${r:-0} + ${e:-0} + CONNECTIONS ))
+}
 for peer in "${ACTIVE_PEERS[@]}"; do
     # shellcheck disable=SC2086
-    check=$("$GH_LOAD" --url "${peer_url[$peer]}" ${peer_args[$peer]} --connections 1 --max-requests 1 --duration 5 2>&1 | tail -n 1)
+    check=$("$GH_LOAD" --url "${peer_url[$peer]}" ${peer_args[$peer]} $(tokens_args "$peer") "${CHECK_ARGS[@]}" \
+        --connections 1 --max-requests 1 --duration 5 2>&1 | tail -n 1)
+    tokens_used "$peer" "$check"
     if [[ "$check" != *'"requests":1,"errors":0,"non2xx":0'* ]]; then
-        if [[ $peer == gatehouse ]]; then   # its reason code says why (e.g. a refused client certificate)
-            tail -n 3 "$TMP/gatehouse/decisions.jsonl" 2>/dev/null | sed 's/^/    gatehouse decision: /' >&2 || true
+        if [[ $peer == gatehouse* ]]; then   # its reason code says why (e.g. a refused client certificate)
+            tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
             show_gatehouse_output
         fi
         die "$peer: a single request failed: $check"
     fi
 done
+# Token scenarios: a token with a broken signature must be refused with 401 by the peers
+# that check tokens (and pass the one that does not).
+if [[ -d "$TMP/tokens" ]]; then
+    for peer in "${ACTIVE_PEERS[@]}"; do
+        want=401; [[ $peer == *-notoken ]] && want=200
+        for kind in token bad-signature; do
+            expect=$want; [[ $kind == token ]] && expect=200
+            got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
+                --cert "$TMP/pki/client.pem" --key "$TMP/pki/client.key" \
+                -H "Authorization: Bearer $(cat "$TMP/tokens/$kind.txt")" "${peer_url[$peer]}" || true)
+            [[ "$got" == "$expect" ]] || die "$peer: a request with $kind.txt got HTTP $got, expected $expect"
+            log "check $peer: $kind.txt -> HTTP $got (expected $expect)"
+        done
+        if [[ $peer != *-notoken ]]; then
+            got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
+                --cert "$TMP/pki/client.pem" --key "$TMP/pki/client.key" "${peer_url[$peer]}" || true)
+            [[ "$got" == 401 ]] || die "$peer: a request without a token got HTTP $got, expected 401"
+            log "check $peer: no token -> HTTP $got (expected 401)"
+        fi
+    done
+fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="$BENCH_DIR/results/$STAMP-$SCENARIO"
@@ -195,6 +282,7 @@ mkdir -p "$OUT"
     echo "kernel: $(uname -sr); cpus: $(nproc); model: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
     echo "nginx: $("$NGINX" -v 2>&1)"
     echo "openssl: $(openssl version)"
+    [[ " ${ACTIVE_PEERS[*]} " == *" haproxy "* ]] && echo "haproxy: $(haproxy -v 2>&1 | head -n 1)"
     echo "gatehouse: ${GATEHOUSE:-none} ${GATEHOUSE_SKIP_REASON:+(skipped: $GATEHOUSE_SKIP_REASON)}"
     echo "git: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "active peers: ${ACTIVE_PEERS[*]}"
@@ -209,6 +297,10 @@ cp "$TMP/nginx-proxy/nginx.conf" "$OUT/nginx-proxy.conf" 2>/dev/null || true
 cp "$TMP/gatehouse/gatehouse.yaml" "$OUT/gatehouse.yaml" 2>/dev/null || true
 cp "$TMP/gatehouse/stdout.log" "$OUT/gatehouse.stdout.log" 2>/dev/null || true
 cp "$TMP/gatehouse/stderr.log" "$OUT/gatehouse.stderr.log" 2>/dev/null || true
+cp "$TMP/gatehouse-notoken/gatehouse.yaml" "$OUT/gatehouse-notoken.yaml" 2>/dev/null || true
+cp "$TMP/haproxy/haproxy.cfg" "$OUT/haproxy.cfg" 2>/dev/null || true
+cp "$TMP/haproxy-notoken/haproxy.cfg" "$OUT/haproxy-notoken.cfg" 2>/dev/null || true
+cp "$TMP/tokens/token.txt" "$TMP/tokens/jwks.json" "$OUT/" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------
 # Rounds: every active peer once per round, the starting peer rotating.
@@ -226,12 +318,16 @@ for round in $(seq 1 "$ROUNDS"); do
         # shellcheck disable=SC2206
         args=(--url "${peer_url[$peer]}" ${peer_args[$peer]} "${LOADGEN_ARGS[@]}")
         if [[ "$WARMUP" != "0" ]]; then
-            "$GH_LOAD" "${args[@]}" --duration "$WARMUP" >/dev/null 2>>"$OUT/gh-load.stderr" || true
+            # shellcheck disable=SC2046
+            wline=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$WARMUP" 2>>"$OUT/gh-load.stderr") || true
+            tokens_used "$peer" "$wline"
         fi
         p0=$(tree_ticks "${PEER_PID[$peer]}"); u0=$(tree_ticks "$UPSTREAM_PID")
-        line=$("$GH_LOAD" "${args[@]}" --duration "$SECONDS_PER_RUN" 2>>"$OUT/gh-load.stderr") \
+        # shellcheck disable=SC2046
+        line=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$SECONDS_PER_RUN" 2>>"$OUT/gh-load.stderr") \
             || die "gh-load failed for $peer (see $OUT/gh-load.stderr)"
         p1=$(tree_ticks "${PEER_PID[$peer]}"); u1=$(tree_ticks "$UPSTREAM_PID")
+        tokens_used "$peer" "$line"
         reqs=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$line")
         proxy_cpu=null
         [[ -n "${PEER_PID[$peer]}" ]] && proxy_cpu=$(per_req $(( p1 - p0 )) "$reqs")
@@ -247,11 +343,14 @@ done
 # Summary: medians over rounds, ratios to nginx.
 # ---------------------------------------------------------------------------
 SUMMARY_UNIT=$SCENARIO_UNIT SUMMARY_TARGETS=$(printf '%s\n' "${SCENARIO_TARGETS[@]}") \
+SUMMARY_RATIOS=$(printf '%s\n' "${SCENARIO_RATIOS[@]}") \
 python3 - "$OUT/rounds.jsonl" "$OUT/peers.tsv" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
 import json, os, statistics, sys
 path, peers_tsv, scenario, desc, skipped = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 unit = "handshake" if os.environ.get("SUMMARY_UNIT") == "handshake" else "request"
 targets = [t.split() for t in os.environ.get("SUMMARY_TARGETS", "").splitlines() if t.strip()]
+targets = [t if len(t) == 5 else t[:3] + ["gatehouse", "nginx"] for t in targets]
+pairs = [p.split() for p in os.environ.get("SUMMARY_RATIOS", "gatehouse nginx").splitlines() if p.strip()]
 runs = [json.loads(l) for l in open(path) if l.strip()]
 labels = dict(l.rstrip("\n").split("\t", 1) for l in open(peers_tsv) if "\t" in l)
 peers = []
@@ -283,25 +382,26 @@ if unit == "handshake":
     print("one request per connection: handshakes/s = requests/s; latency includes TCP connect and the full handshake")
 print(f"µs/{u} columns: CPU time (user+system, from /proc) per {unit} of the proxy, the upstream nginx and gh-load")
 print()
-both = "gatehouse" in peers and "nginx" in peers
-def ratio_value(key):
-    g, n = med("gatehouse", key), med("nginx", key)
-    return g / n if both and g and n else None
-def ratio(key):
-    v = ratio_value(key)
+def ratio_value(key, a, b):
+    x, y = med(a, key), med(b, key)
+    return x / y if a in peers and b in peers and x and y else None
+def ratio(key, a, b):
+    v = ratio_value(key, a, b)
     return "-" if v is None else f"{v:.2f}x"
-if both:
-    print("gatehouse / nginx:  "
-          f"CPU per {unit} {ratio('proxy_cpu_us_per_req')}   "
-          f"p99 {ratio('p99_us')}   p50 {ratio('p50_us')}   {rate} {ratio('rps')}")
-    print(f"  (CPU and latency: lower is better, < 1.00x beats nginx; {rate}: higher is better)")
-else:
-    print("gatehouse / nginx ratios: n/a (gatehouse not in this run)")
-for key, op, factor in targets:
-    what = f"target: gatehouse / nginx {names.get(key, key)} {op} {float(factor):.2f}x"
-    v = ratio_value(key)
+for a, b in pairs:
+    la, lb = labels.get(a, a), labels.get(b, b)
+    if a in peers and b in peers:
+        print(f"{la} / {lb}:  "
+              f"CPU per {unit} {ratio('proxy_cpu_us_per_req', a, b)}   "
+              f"p99 {ratio('p99_us', a, b)}   p50 {ratio('p50_us', a, b)}   {rate} {ratio('rps', a, b)}")
+        print(f"  (CPU and latency: lower is better, < 1.00x beats {lb}; {rate}: higher is better)")
+    else:
+        print(f"{la} / {lb} ratios: n/a ({a if a not in peers else b} not in this run)")
+for key, op, factor, a, b in targets:
+    what = f"target: {labels.get(a, a)} / {labels.get(b, b)} {names.get(key, key)} {op} {float(factor):.2f}x"
+    v = ratio_value(key, a, b)
     if v is None:
-        print(f"{what}: NOT MEASURED (gatehouse or nginx not in this run)")
+        print(f"{what}: NOT MEASURED ({a} or {b} not in this run)")
     else:
         met = v <= float(factor) if op == "<=" else v >= float(factor)
         print(f"{what}: {v:.2f}x, {'MET' if met else 'NOT MET'}")

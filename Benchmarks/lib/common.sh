@@ -306,7 +306,7 @@ EOF
 }
 
 write_gatehouse_config() { # file; needs GATEHOUSE_PORT, GATEHOUSE_ADMIN_PORT, UPSTREAM_PORT
-    local d=$TMP/gatehouse
+    local d=$TMP/$GATEHOUSE_INSTANCE
     # Empty extras leave no blank lines behind.
     sed '/^[[:space:]]*$/d' >"$1" <<EOF
 environment: bench
@@ -335,26 +335,132 @@ decision_log:
 EOF
 }
 
+# The Gatehouse instance being configured/started: its peer name and directory $TMP/<name>.
+GATEHOUSE_INSTANCE=gatehouse
+
 # Starts Gatehouse and waits for /readyz; on failure sets GATEHOUSE_SKIP_REASON, returns 1.
+# With GATEHOUSE_INSTANCE (and GATEHOUSE_PORT, GATEHOUSE_ADMIN_PORT, gatehouse_*_extra)
+# set as locals by a caller, it starts another instance (see start_gatehouse_notoken).
 start_gatehouse() {
-    local d=$TMP/gatehouse
+    local name=$GATEHOUSE_INSTANCE
+    local d=$TMP/$name
+    mkdir -p "$d"
     write_gatehouse_config "$d/gatehouse.yaml"   # written even when skipped, to be looked at
     resolve_gatehouse || return 1
     spawn "$GATEHOUSE" serve --config "$d/gatehouse.yaml" >"$d/stdout.log" 2>"$d/stderr.log"
-    PEER_PID[gatehouse]=$SPAWNED_PID
+    PEER_PID[$name]=$SPAWNED_PID
     for _ in $(seq 1 150); do   # 15 s
         if [[ "$(http_status "$GATEHOUSE_ADMIN_PORT" /readyz)" == "200" ]]; then return 0; fi
-        if ! kill -0 "${PEER_PID[gatehouse]}" 2>/dev/null; then
+        if ! kill -0 "${PEER_PID[$name]}" 2>/dev/null; then
             local status=0
-            wait "${PEER_PID[gatehouse]}" || status=$?
+            wait "${PEER_PID[$name]}" || status=$?
             GATEHOUSE_SKIP_REASON="$GATEHOUSE exited during start-up with status $status (its output is in the results directory)"
             return 1
         fi
         sleep 0.1
     done
-    GATEHOUSE_SKIP_REASON="gatehouse did not report ready on /readyz within 15 s"
-    stop_group "${PEER_PID[gatehouse]}"   # so an unready process cannot disturb the other peers
+    GATEHOUSE_SKIP_REASON="$name did not report ready on /readyz within 15 s"
+    stop_group "${PEER_PID[$name]}"   # so an unready process cannot disturb the other peers
     return 1
+}
+
+# A second Gatehouse (peer gatehouse-notoken, in $TMP/gatehouse-notoken): the same
+# configuration on its own ports, with gatehouse_notoken_route_extra as its route lines
+# (in the token scenarios: the same mTLS route without the token requirement).
+gatehouse_notoken_route_extra=""
+start_gatehouse_notoken() { # needs GATEHOUSE_NOTOKEN_PORT, GATEHOUSE_NOTOKEN_ADMIN_PORT
+    local GATEHOUSE_INSTANCE=gatehouse-notoken
+    local GATEHOUSE_PORT=$GATEHOUSE_NOTOKEN_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_NOTOKEN_ADMIN_PORT
+    local gatehouse_route_extra=$gatehouse_notoken_route_extra
+    start_gatehouse
+}
+
+# ---------------------------------------------------------------------------
+# Bearer tokens (RS256) for the token scenarios, made by tools/make-tokens.py in
+# $TMP/tokens: signing.key, public.pem, jwks.json, token.txt, bad-signature.txt and,
+# with a count, fresh.txt (that many tokens, each with its own jti).
+# ---------------------------------------------------------------------------
+TOKEN_ISSUER_URL=https://idp.bench
+TOKEN_AUDIENCE=bench
+make_tokens() { # [fresh count]
+    log "making RS256 tokens${1:+ ($1 fresh ones)}"
+    python3 "$BENCH_DIR/tools/make-tokens.py" "$TMP/tokens" --fresh "${1:-0}" \
+        --issuer "$TOKEN_ISSUER_URL" --audience "$TOKEN_AUDIENCE" --lifetime 7200 \
+        || die "tools/make-tokens.py failed (it needs: pip install cryptography)"
+}
+
+# The Gatehouse token requirement: issuer bench-idp (the JWKS above, RS256 only) on the route.
+use_gatehouse_token() {
+    gatehouse_root_extra+="
+issuers:
+  bench-idp:
+    issuer: $TOKEN_ISSUER_URL
+    jwks_file: $TMP/tokens/jwks.json
+    audiences: [$TOKEN_AUDIENCE]
+    algorithms: [RS256]"
+    gatehouse_route_extra+="
+    token: { issuer: bench-idp }"
+}
+
+# ---------------------------------------------------------------------------
+# HAProxy (Debian's haproxy 2.6): TLS termination with a required client certificate
+# (verify required, against the same CA), and the bearer token checked on every request
+# with jwt_verify (RS256, public.pem) plus alg, iss, aud and exp; any failure is a 401.
+# Upstream connections are kept alive and reused (http-reuse always). No access log.
+# ---------------------------------------------------------------------------
+HAPROXY_THREADS=${HAPROXY_THREADS:-$WORKERS}
+start_haproxy() { start_haproxy_instance haproxy "$HAPROXY_PORT" 1; }
+# The same HAProxy without the token rules: what the token check costs HAProxy.
+start_haproxy_notoken() { start_haproxy_instance haproxy-notoken "$HAPROXY_NOTOKEN_PORT" 0; }
+start_haproxy_instance() { # name port check-tokens(0|1); needs UPSTREAM_PORT, $TMP/tokens
+    local name=$1 port=$2 jwt=$3
+    local d=$TMP/$name bin rules=""
+    bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+    if [[ ! -x "$bin" ]]; then
+        log "installing haproxy (apt)"
+        [[ $(id -u) -eq 0 ]] || { log "need root to apt-get install haproxy"; return 1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null || return 1
+        bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+    fi
+    mkdir -p "$d"
+    cat "$TMP/pki/server.pem" "$TMP/pki/server.key" >"$d/server-with-key.pem"
+    [[ $jwt -eq 1 ]] && rules="    http-request set-var(txn.bearer) http_auth_bearer
+    http-request deny status 401 unless { var(txn.bearer) -m found }
+    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
+    http-request deny status 401 unless { var(txn.jwt_alg) -m str RS256 }
+    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $TOKEN_ISSUER_URL }
+    http-request deny status 401 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m str $TOKEN_AUDIENCE }
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+    http-request set-var(txn.now) date()
+    http-request deny status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
+    http-request deny status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,\"$TMP/tokens/public.pem\") -m int 1 }"
+    cat >"$d/haproxy.cfg" <<EOF
+global
+    nbthread $HAPROXY_THREADS
+    maxconn 8192
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    timeout http-keep-alive 120s
+    option http-keep-alive
+
+frontend public
+    bind 127.0.0.1:$port ssl crt $d/server-with-key.pem ca-file $TMP/pki/ca.pem verify required
+$rules
+    default_backend origin
+
+backend origin
+    http-reuse always
+    server up 127.0.0.1:$UPSTREAM_PORT
+EOF
+    "$bin" -c -f "$d/haproxy.cfg" >"$d/check.log" 2>&1 || { cat "$d/check.log" >&2; return 1; }
+    spawn "$bin" -db -f "$d/haproxy.cfg" >"$d/stdout.log" 2>"$d/stderr.log"
+    PEER_PID[$name]=$SPAWNED_PID
+    wait_tcp "$port" 10 || { cat "$d/stderr.log" >&2; stop_group "${PEER_PID[$name]}"; return 1; }
 }
 
 # Prints the last lines of Gatehouse's output (after a failed start), indented.

@@ -64,6 +64,12 @@ struct GHLoad: ParsableCommand {
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable).")
     var headers: [String] = []
 
+    @Option(name: .customLong("tokens-file"), help: "File of bearer tokens, one per line: every request carries the next one (cycled) as 'Authorization: Bearer <token>'.")
+    var tokensFile: String?
+
+    @Option(name: .customLong("tokens-offset"), help: "With --tokens-file: start at this token (0-based, modulo the file's count), e.g. where the previous run against the same server stopped.")
+    var tokensOffset: Int = 0
+
     @Option(name: .customLong("grace"), help: "Seconds past the deadline after which outstanding requests are cut and counted as errors.")
     var grace: Double = 5
 
@@ -95,6 +101,10 @@ struct GHLoad: ParsableCommand {
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
         if insecure && ca != nil { throw ValidationError("--insecure and --ca exclude each other") }
         for h in headers where !h.contains(":") { throw ValidationError("--header must be 'Name: value'") }
+        guard tokensOffset >= 0 else { throw ValidationError("--tokens-offset must be >= 0") }
+        if tokensFile != nil, headers.contains(where: { $0.lowercased().hasPrefix("authorization:") }) {
+            throw ValidationError("--tokens-file and an Authorization --header exclude each other")
+        }
         let target = try Target(parsing: url)
         guard target.isLoopback else {
             throw ValidationError("--url must name a loopback host (127.0.0.0/8, ::1 or localhost): gh-load only loads servers on this machine")
@@ -133,7 +143,8 @@ struct GHLoad: ParsableCommand {
             target: target,
             sslContext: try makeSSLContext(for: target),
             newConnectionPerRequest: newConnection,
-            extraHeaders: extra
+            extraHeaders: extra,
+            tokens: try tokensFile.map { try TokenPool(file: $0, offset: tokensOffset) }
         )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         defer { try? group.syncShutdownGracefully() }

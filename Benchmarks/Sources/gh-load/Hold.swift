@@ -88,6 +88,7 @@ final class HoldConnection {
         headers.add(name: "User-Agent", value: "gh-load")
         headers.add(name: "Accept", value: "*/*")
         for (n, v) in config.extraHeaders { headers.add(name: n, value: v) }
+        if let tokens = config.tokens { headers.replaceOrAdd(name: "Authorization", value: tokens.next()) }
         self.requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: config.target.path, headers: headers)
     }
 

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -10,10 +17,75 @@ struct LoadConfig: Sendable {
     var sslContext: NIOSSLContext?
     var newConnectionPerRequest: Bool
     var extraHeaders: [(String, String)]
+    /// With --tokens-file: every request takes the next token as its Authorization header.
+    var tokens: TokenPool? = nil
     var connectTimeout: TimeAmount = .seconds(3)
     /// Pause before reconnecting after a failed connection, so a dead peer
     /// produces a bounded trickle of errors rather than a busy loop.
     var reconnectBackoff: TimeAmount = .milliseconds(10)
+}
+
+/// Bearer tokens read from a file (one per line, blank lines skipped), handed out in turn
+/// across all connections and threads, wrapping around at the end.
+final class TokenPool: Sendable {
+    private let values: [String]   // "Bearer <token>"
+    private let cursor: NIOLockedValueBox<Int>
+
+    init(file: String, offset: Int = 0) throws {
+        var values: [String] = []
+        let text = try readWholeFile(file)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let t = line.trimmingCharacters()
+            if !t.isEmpty { values.append("Bearer " + t) }
+        }
+        guard !values.isEmpty else { throw TokenPoolError.empty(file) }
+        self.values = values
+        self.cursor = NIOLockedValueBox(offset % values.count)
+    }
+
+    var count: Int { values.count }
+
+    func next() -> String {
+        let i = cursor.withLockedValue { c -> Int in
+            let i = c
+            c = c + 1 == values.count ? 0 : c + 1
+            return i
+        }
+        return values[i]
+    }
+}
+
+enum TokenPoolError: Error, CustomStringConvertible {
+    case empty(String), unreadable(String)
+    var description: String {
+        switch self {
+        case .empty(let f): return "--tokens-file \(f) holds no token"
+        case .unreadable(let f): return "cannot read --tokens-file \(f)"
+        }
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters() -> String {
+        var s = self
+        while let c = s.first, c == " " || c == "\t" || c == "\r" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\t" || c == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// The whole file as UTF-8, without Foundation.
+func readWholeFile(_ path: String) throws -> String {
+    guard let f = fopen(path, "rb") else { throw TokenPoolError.unreadable(path) }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
+        if n < buf.count { break }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Time boundaries and the shared request budget of one run.
@@ -192,7 +264,11 @@ final class ConnectionWorker {
 
     private func writeRequest() {
         guard let channel else { return }
-        channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+        var head = requestHead
+        if let tokens = config.tokens {
+            head.headers.replaceOrAdd(name: "Authorization", value: tokens.next())
+        }
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
     }
 
