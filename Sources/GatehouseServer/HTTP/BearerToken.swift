@@ -10,6 +10,8 @@ enum BearerToken {
         case malformed
     }
 
+    /// Byte-level checks on purpose: with Foundation imported, `contains(" ")` on a string
+    /// resolves to NSString's search and bridges the whole (long) token on every request.
     static func extract(from headers: HTTPHeaders, source: TokenSource) -> Extracted {
         switch source {
         case .authorizationBearer:
@@ -18,14 +20,14 @@ enum BearerToken {
             // Two Authorization headers: which one would the upstream read? Refuse.
             guard values.count == 1 else { return .malformed }
             let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, !parts[1].contains(" ") else {
+            guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, !parts[1].utf8.contains(0x20) else {
                 return .malformed
             }
             return .token(parts[1])
         case .header(let name):
             let values = headers[name]
             guard let value = values.first else { return .missing }
-            guard values.count == 1, !value.isEmpty, !value.contains(" ") else { return .malformed }
+            guard values.count == 1, !value.isEmpty, !value.utf8.contains(0x20) else { return .malformed }
             return .token(Substring(value))
         }
     }
