@@ -384,9 +384,15 @@ TOKEN_ISSUER_URL=https://idp.bench
 TOKEN_AUDIENCE=bench
 make_tokens() { # [fresh count]
     log "making RS256 tokens${1:+ ($1 fresh ones)}"
+    # The Debian package is enough (no pip on a fresh machine needed).
+    if ! python3 -c 'import cryptography' 2>/dev/null; then
+        [[ $(id -u) -eq 0 ]] || die "need root to apt-get install python3-cryptography"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null \
+            || die "cannot install python3-cryptography"
+    fi
     python3 "$BENCH_DIR/tools/make-tokens.py" "$TMP/tokens" --fresh "${1:-0}" \
         --issuer "$TOKEN_ISSUER_URL" --audience "$TOKEN_AUDIENCE" --lifetime 7200 \
-        || die "tools/make-tokens.py failed (it needs: pip install cryptography)"
+        || die "tools/make-tokens.py failed"
 }
 
 # The Gatehouse token requirement: issuer bench-idp (the JWKS above, RS256 only) on the route.
