@@ -9,6 +9,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var trustDomains: [TrustDomainConfig]
     /// Token issuers, in file order.
     public var issuers: [IssuerConfig] = []
+    /// The gateway's own token issuer, for routes with `token.upstream: mint`.
+    public var tokenMinting: TokenMintingConfig?
     /// Upstreams in file order.
     public var upstreams: [UpstreamConfig]
     /// Routes in file order.
@@ -417,12 +419,30 @@ public struct RouteTokenConfig: Sendable, Equatable {
     public var stripUpstream = false
     /// `replay: jti`: each token id is accepted once, until the token expires.
     public var rejectReplay = false
+    /// `upstream: mint`: the upstream gets a short-lived token minted by the gateway instead.
+    public var mintUpstream = false
     /// Verified claims forwarded as headers: claim name to header name (lowercased).
     public var claimsToHeaders: [String: String] = [:]
     public var location: SourceLocation
 
     public init(issuers: [String], location: SourceLocation) {
         self.issuers = issuers
+        self.location = location
+    }
+}
+
+/// `token_minting`: the gateway as a token issuer for the next hop (ES256).
+public struct TokenMintingConfig: Sendable, Equatable {
+    /// `iss` of minted tokens.
+    public var issuer: String
+    /// The PEM EC P-256 private key, by reference.
+    public var privateKey: SecretReference
+    /// Lifetime of a minted token (default 60 s, at most 5 min).
+    public var lifetime: Duration = .seconds(60)
+    public var location: SourceLocation
+    public init(issuer: String, privateKey: SecretReference, location: SourceLocation) {
+        self.issuer = issuer
+        self.privateKey = privateKey
         self.location = location
     }
 }

@@ -9,10 +9,13 @@ final class AdminHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let isReady: @Sendable () -> Bool
+    /// The public keys of minted tokens, when the gateway mints any.
+    private let jwks: @Sendable () -> String?
     private var pending: HTTPRequestHead?
 
-    init(isReady: @escaping @Sendable () -> Bool) {
+    init(isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil }) {
         self.isReady = isReady
+        self.jwks = jwks
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -34,6 +37,8 @@ final class AdminHandler: ChannelInboundHandler {
             (status, body) = (.ok, #"{"status":"ok"}"#)
         case (.GET, "/readyz"), (.HEAD, "/readyz"):
             (status, body) = isReady() ? (.ok, #"{"status":"ready"}"#) : (.serviceUnavailable, #"{"status":"not ready"}"#)
+        case (.GET, "/.well-known/jwks.json"):
+            if let jwks = jwks() { (status, body) = (.ok, jwks) } else { (status, body) = (.notFound, #"{"error":"not found"}"#) }
         default:
             (status, body) = (.notFound, #"{"error":"not found"}"#)
         }

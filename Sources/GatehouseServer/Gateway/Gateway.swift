@@ -280,13 +280,14 @@ public final class Gateway: Sendable {
 
     private func bindAdmin(_ address: HostPort) async throws -> Channel {
         let ready = self.ready
+        let snapshots = self.snapshots
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(isReady: { ready.load(ordering: .relaxed) })
+                        AdminHandler(isReady: { ready.load(ordering: .relaxed) }, jwks: { snapshots.snapshot.minter?.jwks })
                     )
                 }
             }

@@ -21,12 +21,15 @@ final class GatewaySnapshot: Sendable {
     let clusters: [String: UpstreamCluster]
     /// Verifies bearer tokens for routes with `token`; nil without `issuers`.
     let tokens: TokenVerifierStore?
+    /// Mints next-hop tokens for routes with `token.upstream: mint`.
+    let minter: TokenMinter?
 
     init(
         config: GatewayConfig, trust: TrustDomainStore? = nil, tokens: TokenVerifierStore? = nil,
         environment: [String: String] = [:]
     ) throws {
         self.tokens = tokens
+        self.minter = try config.tokenMinting.map { try TokenMinter(config: $0, environment: environment) }
         self.config = config
         self.version = String(config.version.prefix(12))
         var clusters: [String: UpstreamCluster] = [:]

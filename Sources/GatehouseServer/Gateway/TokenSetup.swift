@@ -95,6 +95,8 @@ struct RouteTokenCheck: Sendable {
     let claimHeaders: [(claim: String, header: String)]
     /// `replay: jti`.
     let rejectReplay: Bool
+    /// `upstream: mint`.
+    let mintUpstream: Bool
 
     init(_ config: RouteTokenConfig) {
         self.requirement = TokenRequirement(
@@ -103,8 +105,14 @@ struct RouteTokenCheck: Sendable {
         self.source = config.source
         let claimHeaders = config.claimsToHeaders.sorted { $0.key < $1.key }.map { (claim: $0.key, header: $0.value) }
         self.claimHeaders = claimHeaders
-        self.stripHeaders = (config.stripUpstream ? [BearerToken.headerName(config.source)] : []) + claimHeaders.map(\.header)
+        // Minting replaces the inbound token, which never goes further; `authorization` is
+        // then set by the gateway, so a client's copy must not pass either.
+        var strip = claimHeaders.map(\.header)
+        if config.stripUpstream || config.mintUpstream { strip.append(BearerToken.headerName(config.source)) }
+        if config.mintUpstream && !strip.contains("authorization") { strip.append("authorization") }
+        self.stripHeaders = strip
         self.rejectReplay = config.rejectReplay
+        self.mintUpstream = config.mintUpstream
     }
 }
 

@@ -276,6 +276,17 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             case .success(let verified):
                 exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
                 claimHeaders = Self.headers(from: verified, tokenCheck.claimHeaders)
+                if tokenCheck.mintUpstream {
+                    // The next hop gets a token scoped to it, never the broad inbound one.
+                    guard let minted = snapshot.minter?.mint(
+                        audience: route.cluster.tokenAudience, subject: verified.sub, actor: peer?.spiffeID,
+                        scopes: tokenCheck.requirement.scopes.sorted(), now: Date())
+                    else {
+                        respondWithError(.upstreamUnavailable, close: Self.mustCloseAfterDeny(validated), context: context)
+                        return
+                    }
+                    claimHeaders.append(("authorization", "Bearer " + minted))
+                }
             case .failure(let refusal):
                 respondWithError(refusal.reason, close: Self.mustCloseAfterDeny(validated), context: context)
                 return

@@ -14,6 +14,9 @@ final class UpstreamCluster: Sendable {
     /// Why handshakes with this upstream fail (wrong identity, untrusted chain), logged at
     /// most every 10 s however many requests hit it.
     let handshakeFailureLog = RateLimitedLog()
+    /// `aud` of tokens minted for this upstream: its SPIFFE ID when it must present exactly
+    /// one, else its name.
+    let tokenAudience: String
 
     /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
     /// path would block it. Endpoint names are therefore not re-resolved until reload.
@@ -28,6 +31,11 @@ final class UpstreamCluster: Sendable {
         }
         self.selector = EndpointSelector(endpoints: endpoints, ejection: config.ejection)
         self.responseTimeout = TimeAmount(config.responseTimeout)
+        if let ids = config.tls?.spiffeIDs, ids.count == 1 {
+            self.tokenAudience = ids[0].description
+        } else {
+            self.tokenAudience = config.name
+        }
         self.tls = try config.tls.map {
             try UpstreamTLS(config: $0, upstreamName: config.name, trust: trust, environment: environment)
         }

@@ -280,7 +280,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyWithoutSuggestionListsKnownKeys() {
         XCTAssertEqual(errors(minimal + "colour: blue\n"), [
-            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
         ])
     }
 
@@ -305,7 +305,7 @@ final class ConfigLoaderTests: XCTestCase {
             + "rate_limits: {}\n"
         XCTAssertEqual(errors(yaml), [
             "t.yaml:13:5: routes[0].webhook: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `forward_client_cert`)",
-            "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
         ])
     }
 
@@ -325,7 +325,7 @@ final class ConfigLoaderTests: XCTestCase {
                 "t.yaml:5:5: listeners[0].address: duplicate key (first defined on line 4)",
                 "t.yaml:7:1: environment: duplicate key (first defined on line 1)",
                 "t.yaml:8:49: upstreams.app.endpoints: duplicate key (first defined on line 8)",
-                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `upstreams`, `routes`, `decision_log`)",
+                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
             ])
     }
 
@@ -544,7 +544,7 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:10:32: upstreams.app.pool.max_idle_per_loop: 10 idle connections exceed max_connections_per_loop (5) (expected at most max_connections_per_loop)",
             "t.yaml:14:15: routes[0].upstream: unknown upstream `nope` (expected one of `app`)",
             "t.yaml:15:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `forward_client_cert`)",
-            "t.yaml:16:1: state: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:16:1: state: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
         ])
     }
 }

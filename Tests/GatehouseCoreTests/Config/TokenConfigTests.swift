@@ -130,7 +130,7 @@ final class TokenConfigTests: XCTestCase {
         XCTAssertEqual(errors(yaml(token: """
                   issuer: corp
                   upstream: mint
-            """)), ["t.yaml:19:17: routes[0].token.upstream: `mint` is not supported by this version of gatehouse (expected `forward` or `strip`)"])
+            """)), ["t.yaml:19:17: routes[0].token.upstream: `mint` needs the gateway's own signing key (expected a `token_minting` section)"])
         XCTAssertEqual(errors(yaml(token: """
                   issuer: corp
                   bind: tls
@@ -150,5 +150,26 @@ final class TokenConfigTests: XCTestCase {
                   issuer: corp
                   replay: nonce
             """)), ["t.yaml:19:15: routes[0].token.replay: unknown value `nonce` (expected one of `none`, `jti`)"])
+    }
+
+    func testTokenMinting() throws {
+        let minting = """
+            token_minting:
+              issuer: https://gatehouse.prod
+              private_key: file:/etc/gatehouse/mint.key
+              lifetime: 30s
+
+            """
+        let config = try ConfigLoader.parse(yaml: yaml(token: """
+                  issuer: corp
+                  upstream: mint
+            """) + minting, file: "t.yaml")
+        XCTAssertEqual(config.tokenMinting?.issuer, "https://gatehouse.prod")
+        XCTAssertEqual(config.tokenMinting?.privateKey, .file("/etc/gatehouse/mint.key"))
+        XCTAssertEqual(config.tokenMinting?.lifetime, .seconds(30))
+        XCTAssertEqual(config.routes[0].token?.mintUpstream, true)
+        XCTAssertEqual(errors(yaml() + minting.replacingOccurrences(of: "30s", with: "1h")), [
+            "t.yaml:23:13: token_minting.lifetime: a minted token lives 1 s to 5 m (expected e.g. `60s`)"
+        ])
     }
 }

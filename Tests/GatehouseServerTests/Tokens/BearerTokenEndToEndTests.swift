@@ -189,4 +189,62 @@ final class BearerTokenEndToEndTests: XCTestCase {
         XCTAssertEqual(seen[1]["x-tenant"], [], "no tenant claim: the client's copy is still dropped")
         XCTAssertEqual(seen[1]["x-gatehouse-user"], ["alice"])
     }
+
+    /// `upstream: mint`: the upstream gets a token scoped to its hop, verifiable with the
+    /// admin listener's JWKS, and never the inbound one.
+    func testMintedTokensReplaceTheInboundOneAndVerifyAgainstTheAdminJWKS() async throws {
+        let jwks = try TestTokens.jwksFile()
+        let keyPath = NSTemporaryDirectory() + "gatehouse-mint-\(UUID().uuidString).pem"
+        try P256.Signing.PrivateKey().pemRepresentation.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let fixture = try await GatewayFixture { config in
+            let here = MutualTLS.here
+            config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
+            config.tokenMinting = TokenMintingConfig(issuer: "https://gatehouse.test", privateKey: .file(keyPath), location: here)
+            var route = MutualTLS.route("mint", .prefix("/"), peers: nil)
+            route.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            route.token?.scopes = ["invoices.read"]
+            route.token?.mintUpstream = true
+            MutualTLS.configure(&config, pki: try! TestPKI.files(), mode: .optional, routes: [route])
+        }
+        defer { Task { await fixture.shutdown() } }
+        let inbound = try TestTokens.token()
+        let client = fixture.pki.client(.prodCheckout)
+        for _ in 0..<2 {
+            let result = try MutualTLS.curl(fixture, "/x", client: client, ["-H", "Authorization: Bearer \(inbound)"])
+            XCTAssertEqual(result.response?.status, 200, result.stderr)
+        }
+        let seen = fixture.upstream.waitForRequests(2).map(\.head.headers)
+        XCTAssertEqual(seen.count, 2)
+        let minted = try seen.map { headers -> String in
+            let values = headers["authorization"]
+            XCTAssertEqual(values.count, 1)
+            return String(try XCTUnwrap(values.first?.dropFirst("Bearer ".count)))
+        }
+        XCTAssertFalse(minted.contains(inbound), "the inbound token never goes further")
+
+        // The admin JWKS verifies the minted signature.
+        let keys = try Shell.run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(fixture.adminPort)/.well-known/jwks.json"]).stdout
+        let key = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(keys.utf8)) as? [String: Any])?["keys"] as? [[String: Any]])?.first)
+        func decode(_ text: String) throws -> Data {
+            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while base64.count % 4 != 0 { base64 += "=" }
+            return try XCTUnwrap(Data(base64Encoded: base64))
+        }
+        let publicKey = try P256.Signing.PublicKey(
+            rawRepresentation: try decode(key["x"] as! String) + decode(key["y"] as! String))
+        let parts = minted[0].split(separator: ".").map(String.init)
+        XCTAssertEqual(parts.count, 3)
+        let signature = try P256.Signing.ECDSASignature(rawRepresentation: try decode(parts[2]))
+        XCTAssertTrue(publicKey.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)))
+
+        let claims = try XCTUnwrap(try JSONSerialization.jsonObject(with: try decode(parts[1])) as? [String: Any])
+        XCTAssertEqual(claims["iss"] as? String, "https://gatehouse.test")
+        XCTAssertEqual(claims["aud"] as? String, "app", "the upstream's name (it presents no single SPIFFE ID)")
+        XCTAssertEqual(claims["sub"] as? String, "alice")
+        XCTAssertEqual((claims["act"] as? [String: Any])?["sub"] as? String, TestPKI.checkoutID)
+        XCTAssertEqual(claims["scope"] as? String, "invoices.read", "only the scopes the route declared")
+        XCTAssertEqual((claims["exp"] as? Int ?? 0) - (claims["iat"] as? Int ?? 0), 60)
+        let secondClaims = try JSONSerialization.jsonObject(with: try decode(String(minted[1].split(separator: ".")[1]))) as? [String: Any]
+        XCTAssertNotEqual(claims["jti"] as? String, secondClaims?["jti"] as? String, "a fresh jti per token")
+    }
 }

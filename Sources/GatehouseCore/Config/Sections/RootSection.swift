@@ -1,6 +1,6 @@
 /// The top level of the file, plus the two small sections `admin` and `decision_log`.
 enum RootSection {
-    static let keys = ["environment", "listeners", "admin", "trust_domains", "issuers", "upstreams", "routes", "decision_log"]
+    static let keys = ["environment", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes", "decision_log"]
     /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
     static let plannedKeys = ["rate_limits", "state", "rollout"]
 
@@ -12,13 +12,15 @@ enum RootSection {
         let domainNames = trustDomains.map(\.name)
         let issuersNode = map.optional("issuers")
         let issuers = issuersNode.map(TokenSection.readIssuers) ?? []
+        let mintingNode = map.optional("token_minting")
+        let minting = mintingNode.flatMap(TokenSection.readMinting)
         let listeners = map.required("listeners", expected: "a list of listeners")
             .map { ListenerSection.readAll($0, trustDomains: domainNames) } ?? []
         let admin = map.optional("admin").map { readAdmin($0, listeners: listeners) } ?? AdminConfig()
         let upstreams = map.required("upstreams", expected: "a mapping of upstream names to upstreams")
             .map { UpstreamSection.readAll($0, trustDomains: domainNames) } ?? []
         let routes = map.required("routes", expected: "a list of routes")
-            .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? []) } ?? []
+            .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? [], mintingConfigured: mintingNode != nil) } ?? []
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
 
         guard let environment, node.log.issues.isEmpty else { return nil }
@@ -26,6 +28,7 @@ enum RootSection {
             environment: environment, listeners: listeners, admin: admin, trustDomains: trustDomains, upstreams: upstreams,
             routes: routes, decisionLog: decisionLog, sourceFile: sourceFile, version: version)
         config.issuers = issuers
+        config.tokenMinting = minting
         return config
     }
 

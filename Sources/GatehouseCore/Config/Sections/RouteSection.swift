@@ -18,10 +18,11 @@ enum RouteSection {
     /// Reads every route, then checks what needs the whole list: unique names, upstream
     /// references, and that no two routes match exactly the same requests.
     static func readAll(
-        _ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String], issuers: [String] = []
+        _ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String], issuers: [String] = [],
+        mintingConfigured: Bool = false
     ) -> [RouteConfig] {
         guard let items = node.list() else { return [] }
-        let parsed = items.compactMap { read($0, trustDomains: trustDomains, issuers: issuers) }
+        let parsed = items.compactMap { read($0, trustDomains: trustDomains, issuers: issuers, mintingConfigured: mintingConfigured) }
 
         var names: [String: String] = [:]
         for entry in parsed {
@@ -57,7 +58,7 @@ enum RouteSection {
         return !aMethods.isDisjoint(with: bMethods)
     }
 
-    static func read(_ node: ConfigNode, trustDomains: [String], issuers: [String] = []) -> Parsed? {
+    static func read(_ node: ConfigNode, trustDomains: [String], issuers: [String] = [], mintingConfigured: Bool = false) -> Parsed? {
         guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
         let nameNode = map.required("name")
         let name = nameNode?.identifier(allowingDots: true)
@@ -69,7 +70,7 @@ enum RouteSection {
         let peersNode = map.optional("peers")
         let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
         let tokenNode = map.optional("token")
-        let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: issuers) }
+        let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: issuers, mintingConfigured: mintingConfigured) }
         let forwardNode = map.optional("forward_client_cert")
         let forwardClientCert = forwardNode?.oneOf(ForwardClientCertMode.self)
 

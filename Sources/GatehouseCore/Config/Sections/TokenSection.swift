@@ -81,7 +81,7 @@ enum TokenSection {
     }
 
     /// `routes[].token`. nil when anything is wrong (the problem is logged; the file is refused).
-    static func readRoute(_ node: ConfigNode, issuers: [String]) -> RouteTokenConfig? {
+    static func readRoute(_ node: ConfigNode, issuers: [String], mintingConfigured: Bool = false) -> RouteTokenConfig? {
         guard let map = node.mapping(keys: routeKeys, planned: plannedRouteKeys) else { return nil }
         var valid = true
         var names: [String] = []
@@ -182,15 +182,36 @@ enum TokenSection {
             case "forward": config.stripUpstream = false
             case "strip": config.stripUpstream = true
             case "mint":
-                upstreamNode.report("`mint` is not supported by this version of gatehouse", expected: "`forward` or `strip`")
-                valid = false
+                if mintingConfigured {
+                    config.mintUpstream = true
+                } else {
+                    upstreamNode.report("`mint` needs the gateway's own signing key", expected: "a `token_minting` section")
+                    valid = false
+                }
             case let other?:
-                upstreamNode.report("unknown value `\(other)`", expected: "one of `forward`, `strip`")
+                upstreamNode.report("unknown value `\(other)`", expected: "one of `forward`, `strip`, `mint`")
                 valid = false
             case nil: valid = false
             }
         }
         return valid ? config : nil
+    }
+
+    /// `token_minting`: the gateway's own issuer for minted next-hop tokens.
+    static func readMinting(_ node: ConfigNode) -> TokenMintingConfig? {
+        guard let map = node.mapping(keys: ["issuer", "private_key", "lifetime"]) else { return nil }
+        let issuer = map.required("issuer", expected: "the `iss` of minted tokens")?.nonEmptyString()
+        let key = map.required("private_key", expected: "`env:NAME` or `file:/path` of a PEM P-256 key")?.secretReference()
+        guard let issuer, let key else { return nil }
+        var config = TokenMintingConfig(issuer: issuer, privateKey: key, location: node.location)
+        if let lifetimeNode = map.optional("lifetime"), let lifetime = lifetimeNode.duration() {
+            if lifetime > .seconds(300) || lifetime < .seconds(1) {
+                lifetimeNode.report("a minted token lives 1 s to 5 m", expected: "e.g. `60s`")
+                return nil
+            }
+            config.lifetime = lifetime
+        }
+        return config
     }
 
     /// A mapping of claim name to an exact scalar value.
