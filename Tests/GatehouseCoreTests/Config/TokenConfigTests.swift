@@ -172,4 +172,19 @@ final class TokenConfigTests: XCTestCase {
             "t.yaml:23:13: token_minting.lifetime: a minted token lives 1 s to 5 m (expected e.g. `60s`)"
         ])
     }
+
+    func testARouteCannotAcceptTwoIssuersWithTheSameIss() {
+        let text = yaml(token: """
+                  issuer: [corp, corp2]
+            """).replacingOccurrences(of: "listeners:", with: """
+              corp2:
+                issuer: https://idp.example
+                jwks_file: other.json
+                audiences: [billing]
+            listeners:
+            """)
+        XCTAssertEqual(errors(text), [
+            "t.yaml:22:7: routes[0].token.issuer: issuers `corp` and `corp2` both have iss `https://idp.example` (expected issuers with distinct `issuer` values)"
+        ])
+    }
 }

@@ -22,6 +22,7 @@ enum RootSection {
         let routes = map.required("routes", expected: "a list of routes")
             .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? [], mintingConfigured: mintingNode != nil) } ?? []
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
+        TokenSection.checkDistinctIssuers(routes: routes, issuers: issuers, log: node.log)
 
         guard let environment, node.log.issues.isEmpty else { return nil }
         var config = GatewayConfig(

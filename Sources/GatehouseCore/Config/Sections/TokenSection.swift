@@ -197,6 +197,26 @@ enum TokenSection {
         return valid ? config : nil
     }
 
+    /// A route accepting two issuers with the same `iss` could not tell whose keys a token
+    /// needs (the first listed would silently win): refuse it.
+    static func checkDistinctIssuers(routes: [RouteConfig], issuers: [IssuerConfig], log: IssueLog) {
+        let issByName = Dictionary(issuers.map { ($0.name, $0.issuer) }, uniquingKeysWith: { first, _ in first })
+        for (index, route) in routes.enumerated() {
+            guard let token = route.token else { continue }
+            var seen: [String: String] = [:]
+            for name in token.issuers {
+                guard let iss = issByName[name] else { continue }
+                if let other = seen[iss] {
+                    log.report(ConfigIssue(
+                        location: token.location, keyPath: "routes[\(index)].token.issuer",
+                        message: "issuers `\(other)` and `\(name)` both have iss `\(iss)`",
+                        expected: "issuers with distinct `issuer` values"))
+                }
+                seen[iss] = name
+            }
+        }
+    }
+
     /// `token_minting`: the gateway's own issuer for minted next-hop tokens.
     static func readMinting(_ node: ConfigNode) -> TokenMintingConfig? {
         guard let map = node.mapping(keys: ["issuer", "private_key", "lifetime"]) else { return nil }
