@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import Synchronization
 
 /// Tokens whose signature verified recently, so a client that repeats its token does not pay
 /// for an RSA or ECDSA check on every request.
@@ -21,52 +20,21 @@ public final class VerifiedTokenCache: Sendable {
         }
     }
 
-    private struct State {
-        var entries: [Key: AuthenticatedToken] = [:]
-        /// Insertion order, for eviction.
-        var order: [Key] = []
-        var orderStart = 0
-    }
-
     public let capacity: Int
-    private let state = Mutex(State())
+    private let entries: ExpiringCache<Key, AuthenticatedToken>
 
     public init(capacity: Int = 10_000) {
-        precondition(capacity > 0, "a cache needs room for one entry")
         self.capacity = capacity
+        self.entries = ExpiringCache(capacity: capacity)
     }
 
     func lookup(_ key: Key, now: Date) -> AuthenticatedToken? {
-        state.withLock { state in
-            guard let token = state.entries[key] else { return nil }
-            guard now < token.validUntil else {
-                state.entries[key] = nil  // its slot in `order` is skipped at eviction
-                return nil
-            }
-            return token
-        }
+        entries.lookup(key, now: now)
     }
 
     func insert(_ key: Key, _ token: AuthenticatedToken) {
-        state.withLock { state in
-            if state.entries.updateValue(token, forKey: key) != nil { return }
-            state.order.append(key)
-            while state.entries.count > capacity, state.orderStart < state.order.count {
-                let oldest = state.order[state.orderStart]
-                state.orderStart += 1
-                state.entries[oldest] = nil
-            }
-            // Compact the order list once its consumed head dominates it.
-            if state.orderStart > capacity {
-                state.order.removeFirst(state.orderStart)
-                state.orderStart = 0
-            }
-            if state.order.count > 2 * capacity {
-                state.order = state.order.filter { state.entries[$0] != nil }
-                state.orderStart = 0
-            }
-        }
+        entries.insert(key, token, validUntil: token.validUntil)
     }
 
-    public var count: Int { state.withLock { $0.entries.count } }
+    public var count: Int { entries.count }
 }

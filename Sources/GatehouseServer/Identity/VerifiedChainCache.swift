@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import NIOConcurrencyHelpers
+import GatehouseCore
 
 /// Chains that verified recently, so a workload that reconnects with the same SVID does not
 /// pay for parsing and an ECDSA check (about 60 µs) on every handshake.
@@ -25,51 +25,21 @@ final class VerifiedChainCache: Sendable {
         }
     }
 
-    private struct State {
-        var entries: [Key: VerifiedPeer] = [:]
-        /// Insertion order, for eviction.
-        var order: [Key] = []
-        var orderStart = 0
-    }
-
     let capacity: Int
-    private let state = NIOLockedValueBox(State())
+    private let entries: ExpiringCache<Key, VerifiedPeer>
 
     init(capacity: Int = 10_000) {
         self.capacity = capacity
+        self.entries = ExpiringCache(capacity: capacity)
     }
 
     func lookup(_ key: Key, now: Date) -> VerifiedPeer? {
-        state.withLockedValue { state in
-            guard let peer = state.entries[key] else { return nil }
-            guard now < peer.validUntil else {
-                state.entries[key] = nil  // its slot in `order` is skipped at eviction
-                return nil
-            }
-            return peer
-        }
+        entries.lookup(key, now: now)
     }
 
     func insert(_ key: Key, _ peer: VerifiedPeer) {
-        state.withLockedValue { state in
-            if state.entries.updateValue(peer, forKey: key) != nil { return }
-            state.order.append(key)
-            while state.entries.count > capacity, state.orderStart < state.order.count {
-                let oldest = state.order[state.orderStart]
-                state.orderStart += 1
-                state.entries[oldest] = nil
-            }
-            // Compact the order list once its consumed head dominates it.
-            if state.orderStart > capacity {
-                state.order.removeFirst(state.orderStart)
-                state.orderStart = 0
-            }
-            if state.order.count > 2 * capacity {
-                state.order = state.order.filter { state.entries[$0] != nil }
-                state.orderStart = 0
-            }
-        }
+        entries.insert(key, peer, validUntil: peer.validUntil)
     }
 
-    var count: Int { state.withLockedValue { $0.entries.count } }
+    var count: Int { entries.count }
 }
