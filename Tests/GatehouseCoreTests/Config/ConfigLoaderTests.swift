@@ -6,18 +6,8 @@ import XCTest
 /// Every error test asserts the exact rendered line, so that line/column (1-based, like
 /// editors) and key paths are pinned down.
 final class ConfigLoaderTests: XCTestCase {
-    /// The rendered issues of a file that must not load.
     private func errors(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
-            XCTFail("expected errors, got \(config)", file: file, line: line)
-            return []
-        } catch let errors as ConfigErrors {
-            return errors.issues.map(\.description)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-            return []
-        }
+        configErrors(yaml, file: file, line: line)
     }
 
     /// A small valid file; tests append or replace lines to break it.

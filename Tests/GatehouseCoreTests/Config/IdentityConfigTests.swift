@@ -6,16 +6,7 @@ import XCTest
 /// `routes[].forward_client_cert` and `upstreams.NAME.tls`.
 final class IdentityConfigTests: XCTestCase {
     private func errors(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
-            XCTFail("expected errors, got \(config)", file: file, line: line)
-            return []
-        } catch let errors as ConfigErrors {
-            return errors.issues.map(\.description)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-            return []
-        }
+        configErrors(yaml, file: file, line: line)
     }
 
     /// A file with every identity key; `extra` lines replace the marked ones.

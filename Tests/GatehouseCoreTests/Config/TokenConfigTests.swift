@@ -5,16 +5,7 @@ import XCTest
 /// `issuers` and `routes[].token`.
 final class TokenConfigTests: XCTestCase {
     private func errors(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        do {
-            let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml")
-            XCTFail("expected errors, got \(config)", file: file, line: line)
-            return []
-        } catch let errors as ConfigErrors {
-            return errors.issues.map(\.description)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-            return []
-        }
+        configErrors(yaml, file: file, line: line)
     }
 
     private func yaml(issuer: String = """
