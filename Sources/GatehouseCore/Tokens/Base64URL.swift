@@ -1,6 +1,6 @@
 /// Unpadded base64url (RFC 7515 §2), strict: any other byte, padding, or non-zero
 /// trailing bits are an error, so one token has exactly one spelling.
-enum Base64URL {
+public enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
     private static let decodeTable: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
@@ -8,7 +8,7 @@ enum Base64URL {
         return table
     }()
 
-    static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+    public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
         guard text.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(text.count * 3 / 4)
@@ -29,7 +29,7 @@ enum Base64URL {
         return out
     }
 
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         var buffer: UInt32 = 0
         var bits = 0

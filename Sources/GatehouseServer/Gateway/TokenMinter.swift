@@ -32,42 +32,27 @@ final class TokenMinter: Sendable {
         issuer = config.issuer
         lifetime = TimeInterval(config.lifetime.components.seconds)
         let raw = Array(key.publicKey.rawRepresentation)
-        keyID = String(Self.base64URL(Array(SHA256.hash(data: raw))).prefix(16))
-        jwks = #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"\#(keyID)","x":"\#(Self.base64URL(raw[0..<32]))","y":"\#(Self.base64URL(raw[32..<64]))"}]}"#
+        keyID = String(Base64URL.encode(Array(SHA256.hash(data: raw))).prefix(16))
+        jwks = #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"\#(keyID)","x":"\#(Base64URL.encode(raw[0..<32]))","y":"\#(Base64URL.encode(raw[32..<64]))"}]}"#
     }
 
     func mint(audience: String, subject: String?, actor: String?, scopes: [String], now: Date) -> String? {
-        var claims: [(String, String)] = [
-            ("iss", Self.json(issuer)), ("aud", Self.json(audience)),
-            ("iat", String(Int(now.timeIntervalSince1970))), ("exp", String(Int(now.timeIntervalSince1970 + lifetime))),
-            ("jti", Self.json(UUID().uuidString.lowercased())),
-        ]
-        if let subject { claims.append(("sub", Self.json(subject))) }
-        if let actor { claims.append(("act", #"{"sub":\#(Self.json(actor))}"#)) }
-        if !scopes.isEmpty { claims.append(("scope", Self.json(scopes.joined(separator: " ")))) }
-        let payload = "{" + claims.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-        let header = #"{"alg":"ES256","typ":"JWT","kid":"\#(keyID)"}"#
-        let input = Self.base64URL(Array(header.utf8)) + "." + Self.base64URL(Array(payload.utf8))
+        let issuedAt = Int(now.timeIntervalSince1970)
+        var payload = JSONObjectWriter(capacity: 256)
+        payload.field("iss", issuer)
+        payload.field("aud", audience)
+        payload.field("iat", issuedAt)
+        payload.field("exp", issuedAt + Int(lifetime))
+        payload.field("jti", UUID().uuidString.lowercased())
+        if let subject { payload.field("sub", subject) }
+        if let actor { payload.object("act") { $0.field("sub", actor) } }
+        if !scopes.isEmpty { payload.field("scope", scopes.joined(separator: " ")) }
+        var header = JSONObjectWriter(capacity: 64)
+        header.field("alg", "ES256")
+        header.field("typ", "JWT")
+        header.field("kid", keyID)
+        let input = Base64URL.encode(header.finish()) + "." + Base64URL.encode(payload.finish())
         guard let signature = try? key.signature(for: Array(input.utf8)) else { return nil }
-        return input + "." + Self.base64URL(signature.rawRepresentation)
-    }
-
-    /// A JSON string literal.
-    static func json(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    static func base64URL(_ bytes: some Sequence<UInt8>) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return input + "." + Base64URL.encode(signature.rawRepresentation)
     }
 }
