@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GatehouseCore
 import NIOSSL
@@ -31,13 +30,13 @@ public enum OfflineTokenCheck {
         guard let store = try await TokenSetup.store(for: config, environment: environment) else {
             throw Failure.routeHasNoToken(name)
         }
-        var digest: [UInt8]?
+        var certificateDER: [UInt8]?
         if let path = clientCertificatePEM {
             do {
                 guard let leaf = try NIOSSLCertificate.fromPEMFile(path).first else {
                     throw Failure.clientCertificate("\(path) holds no certificate")
                 }
-                digest = Array(SHA256.hash(data: try leaf.toDERBytes()))
+                certificateDER = try leaf.toDERBytes()
             } catch let failure as Failure {
                 throw failure
             } catch {
@@ -47,6 +46,6 @@ public enum OfflineTokenCheck {
         let check = RouteTokenCheck(tokenConfig)
         return store.verifier.verify(
             token: token.trimmingCharacters(in: .whitespacesAndNewlines), requirement: check.requirement,
-            clientCertificateSHA256: digest, now: now)
+            clientCertificateDER: certificateDER, now: now)
     }
 }
