@@ -38,7 +38,7 @@ struct VerifyTokenCommand: AsyncParsableCommand {
         let result: Result<VerifiedToken, TokenRefusal>
         do {
             result = try await OfflineTokenCheck.verify(
-                config: loaded, route: route, token: token, at: now, clientCertificatePEM: clientCert)
+                config: loaded, route: route, token: token, at: now, clientCertificatePEM: clientCert, report: printError)
         } catch let errors as ConfigErrors {
             for issue in errors.issues { printError(issue.description) }
             throw ExitCode(2)

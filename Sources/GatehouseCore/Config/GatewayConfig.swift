@@ -371,8 +371,10 @@ public struct IssuerConfig: Sendable, Equatable {
     public var name: String
     /// The exact `iss` value.
     public var issuer: String
-    /// A JWKS document on disk; nil for an issuer that only signs with `hmacSecret`.
+    /// A JWKS document on disk.
     public var jwksFile: String?
+    /// A JWKS document fetched in the background; with `jwksFile`, both sets serve.
+    public var jwksEndpoint: JWKSEndpointConfig?
     /// Accepted `aud` values; never empty.
     public var audiences: [String]
     /// Allowed `alg` values; nil: the asymmetric family of the keys in the set.
@@ -394,6 +396,42 @@ public struct IssuerConfig: Sendable, Equatable {
         self.jwksFile = jwksFile
         self.audiences = audiences
         self.location = location
+    }
+}
+
+/// `https://host:port/target`, already checked by the loader.
+public struct HTTPSURL: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    /// Path and query, starting with `/`.
+    public var target: String
+
+    public init(host: String, port: Int, target: String) {
+        self.host = host
+        self.port = port
+        self.target = target
+    }
+
+    public var description: String {
+        let hostText = host.contains(":") ? "[\(host)]" : host
+        return "https://\(hostText)" + (port == 443 ? "" : ":\(port)") + target
+    }
+}
+
+/// `issuers.NAME.jwks_uri` and how the gateway keeps the fetched key set fresh.
+public struct JWKSEndpointConfig: Sendable, Equatable {
+    public var url: HTTPSURL
+    /// PEM CA certificates the endpoint's certificate must chain to; nil: the system roots.
+    public var caFile: String?
+    /// Longest time between fetches; a shorter `Cache-Control: max-age` wins (never below 30 s).
+    public var refreshInterval: Duration = .seconds(300)
+    /// How long the last fetched set keeps serving while the endpoint fails; then tokens of
+    /// this issuer are refused with `token.keys_unavailable`.
+    public var staleFor: Duration = .seconds(3600)
+
+    public init(url: HTTPSURL, caFile: String? = nil) {
+        self.url = url
+        self.caFile = caFile
     }
 }
 

@@ -100,6 +100,9 @@ public struct TokenRefusal: Error, Sendable, Equatable {
     public let reason: ReasonCode
     /// Short, for logs. Never holds the token or a signature.
     public let detail: String
+    /// The issuer whose keys were consulted, for `token.unknown_kid` and
+    /// `token.keys_unavailable`: the gateway refetches that issuer's `jwks_uri`.
+    public var issuerName: String?
 
     public init(_ reason: ReasonCode, _ detail: String) {
         self.reason = reason

@@ -39,13 +39,38 @@ public struct TokenKeySet: Sendable {
     public let keys: [TokenKey]
     /// JWKS entries that were left out, with why (unsupported `kty`, `use: enc`, bad params).
     public let skipped: [String]
+    /// false while part of the issuer's keys is unavailable (its `jwks_uri` not fetched yet, or
+    /// stale beyond `stale_for`): a token naming no key here is then refused with
+    /// `token.keys_unavailable` (503), not `token.unknown_kid`, since the key may well exist.
+    public let isComplete: Bool
 
     /// An empty set: an issuer without one refuses every token (`token.unknown_kid`).
     public static let empty = TokenKeySet(keys: [], skipped: [])
+    /// No keys, and that is an outage: every token is refused with `token.keys_unavailable`.
+    public static let unavailable = TokenKeySet(keys: [], skipped: [], isComplete: false)
 
-    init(keys: [TokenKey], skipped: [String]) {
+    init(keys: [TokenKey], skipped: [String], isComplete: Bool = true) {
         self.keys = keys
         self.skipped = skipped
+        self.isComplete = isComplete
+    }
+
+    /// Both sets (a pinned `jwks_file` and a fetched `jwks_uri`). A key of `other` with the
+    /// `kid` and algorithm of a key here is left out: the first set wins, never a guess.
+    public func merged(with other: TokenKeySet) -> TokenKeySet {
+        let taken = Set(keys.map { "\($0.kid ?? "") \($0.algorithm.rawValue)" })
+        var added: [TokenKey] = []
+        var skipped = self.skipped + other.skipped
+        // Sources index JWKS entries; keep the two documents' indices apart.
+        let offset = (keys.map(\.source).max() ?? -1) + 1
+        for key in other.keys {
+            if taken.contains("\(key.kid ?? "") \(key.algorithm.rawValue)") {
+                skipped.append("kid \(key.kid ?? "(none)") \(key.algorithm.rawValue): already in the first set")
+            } else {
+                added.append(TokenKey(kid: key.kid, algorithm: key.algorithm, source: key.source < 0 ? key.source : key.source + offset, verifier: key.verifier))
+            }
+        }
+        return TokenKeySet(keys: keys + added, skipped: skipped, isComplete: isComplete && other.isComplete)
     }
 
     /// Builds the set from a JWKS document and/or an HMAC secret given explicitly.

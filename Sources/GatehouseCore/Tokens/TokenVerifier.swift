@@ -124,7 +124,13 @@ public struct TokenVerifier: Sendable {
 
         let key: TokenKey
         switch Self.selectKey(issuer.keys, kid: header.kid, algorithm: algorithm) {
-        case .failure(let refusal): return .failure(refusal)
+        case .failure(var refusal):
+            if refusal.reason == .tokenUnknownKID {
+                // Without the whole key set, a missing kid proves nothing: fail closed with 503.
+                if !issuer.keys.isComplete { refusal = TokenRefusal(.tokenKeysUnavailable, "key set of issuer \(issuer.name) unavailable") }
+                refusal.issuerName = issuer.name
+            }
+            return .failure(refusal)
         case .success(let selected): key = selected
         }
         guard key.verifies(signature: signature, signingInput: bytes[..<dots[1]]) else {

@@ -30,9 +30,12 @@ public final class Gateway: Sendable {
 
     /// Watches certificate, key and bundle files for rotation.
     let tlsWatcher: TLSMaterialWatcher
+    /// One per issuer with a `jwks_uri`.
+    let jwksRefreshers: [JWKSRefresher]
 
     struct BoundState {
         var watcherTask: Task<Void, Never>?
+        var refresherTasks: [Task<Void, Never>] = []
         var serverChannels: [Channel] = []
         /// One per bound listener: a helper tracks the connections of a single server channel.
         var quiescers: [ServerQuiescingHelper] = []
@@ -77,6 +80,23 @@ public final class Gateway: Sendable {
                 + Self.issuerTargets(tokens),
             logger: logger)
         self.decisionLog = DecisionLog(config: config.decisionLog)
+        self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger)
+    }
+
+    private static func jwksRefreshers(_ tokens: TokenVerifierStore?, group: any EventLoopGroup, logger: Logger) throws -> [JWKSRefresher] {
+        guard let tokens else { return [] }
+        return try tokens.configs.compactMap { issuer in
+            guard let endpoint = issuer.jwksEndpoint else { return nil }
+            let client: JWKSClient
+            do {
+                client = try JWKSClient(endpoint: endpoint, group: group)
+            } catch GatewayStartError.tls(_, let message) {
+                throw ConfigErrors([ConfigIssue(location: issuer.location, keyPath: "issuers.\(issuer.name).ca", message: message)])
+            }
+            let refresher = JWKSRefresher(issuer: issuer.name, endpoint: endpoint, client: client, store: tokens, logger: logger)
+            tokens.attach(refresher)
+            return refresher
+        }
     }
 
     /// Bound addresses by listener name (useful with port 0).
@@ -86,6 +106,15 @@ public final class Gateway: Sendable {
 
     public func start() async throws {
         try decisionLog.start()
+        // Fetch every `jwks_uri` once before serving, so the gateway normally starts with keys;
+        // an issuer that is down is retried in the background (its tokens get 503 meanwhile).
+        let refreshers = jwksRefreshers
+        await withTaskGroup(of: Void.self) { tasks in
+            for refresher in refreshers { tasks.addTask { await refresher.refreshNow() } }
+        }
+        state.withLockedValue { state in
+            state.refresherTasks = refreshers.map { refresher in Task { await refresher.run() } }
+        }
         for listener in listeners {
             let channel = try await bind(listener.runtime, tls: listener.tls)
             state.withLockedValue {
@@ -188,6 +217,10 @@ public final class Gateway: Sendable {
         let admin = state.withLockedValue { $0.adminChannel }
         try? await admin?.close()
         state.withLockedValue { $0.watcherTask?.cancel() }
+        // Their fetches use the event loops: let them end before the loops do.
+        let refresherTasks = state.withLockedValue { $0.refresherTasks }
+        for task in refresherTasks { task.cancel() }
+        for task in refresherTasks { await task.value }
         decisionLog.shutdown()
         // A quiescing helper fails a promise on its loop when it goes away: let that happen
         // now, while the loops still run.

@@ -1,5 +1,6 @@
 import GatehouseCore
 import NIOSSL
+import SwiftASN1
 import X509
 
 /// Loading certificate chains and private keys, with errors that say which key of the
@@ -38,6 +39,17 @@ enum TLSMaterial {
         } catch {
             throw GatewayStartError.tls(key, "cannot load CA certificates from \(path) (\(error))")
         }
+    }
+
+    /// CA certificates from `path` as NIOSSL trust roots.
+    static func trustRoots(_ path: String, key: String) throws -> NIOSSLTrustRoots {
+        .certificates(try caCertificates(path, key: key).map(nioCertificate))
+    }
+
+    static func nioCertificate(_ certificate: Certificate) throws -> NIOSSLCertificate {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der)
     }
 
     /// The SPIFFE ID in a certificate's URI SAN, if it carries exactly one valid one.

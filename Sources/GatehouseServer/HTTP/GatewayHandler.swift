@@ -333,6 +333,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             let result = verifier.verify(
                 token: String(token), requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
                 now: Date())
+            if case .failure(let refusal) = result, let issuer = refusal.issuerName {
+                // The issuer may have rotated its keys since the last fetch.
+                tokens?.keyMissing(issuer: issuer)
+            }
             // Revocation is checked on every request, cached verdict or not.
             guard case .success(let verified) = result else { return result }
             if revocations[verified.issuerName]?.revokes(verified) == true {

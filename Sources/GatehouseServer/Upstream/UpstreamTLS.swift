@@ -77,7 +77,7 @@ final class UpstreamTLS: Sendable {
             // (`UpstreamHandshakeHandler`), not by NIOSSL: NIOSSL also accepts any IP SAN equal
             // to the socket's address, whatever name was asked for.
             configuration.certificateVerification = .noHostnameVerification
-            configuration.trustRoots = .certificates(try roots.map { try NIOSSLCertificate(bytes: derBytes($0), format: .der) })
+            configuration.trustRoots = .certificates(try roots.map(TLSMaterial.nioCertificate))
         } else {
             // The custom callback replaces BoringSSL's check: chain to the bundle of the ID's
             // trust domain, then the ID must be one of those configured.
@@ -92,12 +92,6 @@ final class UpstreamTLS: Sendable {
             throw GatewayStartError.tls("certificate", "cannot build the upstream TLS context (\(error))")
         }
         return Material(context: context, verifier: verifier)
-    }
-
-    private static func derBytes(_ certificate: Certificate) throws -> [UInt8] {
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        return serializer.serializedBytes
     }
 
     /// The TLS handler for one new upstream connection, plus the slot its identity check

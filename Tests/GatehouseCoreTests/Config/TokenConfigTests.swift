@@ -105,13 +105,83 @@ final class TokenConfigTests: XCTestCase {
         XCTAssertEqual(errors(yaml(issuer: """
                   issuer: https://idp.example
                   audiences: [billing]
-            """)), ["t.yaml:4:7: issuers.corp: no keys to verify tokens with (expected `jwks_file: PATH` (or `hmac_secret` for an HS256 issuer))"])
+            """)), ["t.yaml:4:7: issuers.corp: no keys to verify tokens with (expected `jwks_uri: https://...`, `jwks_file: PATH` (or `hmac_secret` for an HS256 issuer))"])
+    }
+
+    func testAFetchedKeySet() throws {
+        let config = try ConfigLoader.parse(yaml: yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_uri: https://idp.example:8443/.well-known/jwks.json?v=2
+                  ca: idp-ca.pem
+                  refresh_interval: 10m
+                  stale_for: 2h
+                  audiences: [billing]
+            """), file: "t.yaml")
+        let endpoint = try XCTUnwrap(config.issuers.first?.jwksEndpoint)
+        XCTAssertEqual(endpoint.url, HTTPSURL(host: "idp.example", port: 8443, target: "/.well-known/jwks.json?v=2"))
+        XCTAssertEqual(endpoint.caFile, "idp-ca.pem")
+        XCTAssertEqual(endpoint.refreshInterval, .seconds(600))
+        XCTAssertEqual(endpoint.staleFor, .seconds(7200))
+        XCTAssertNil(config.issuers.first?.jwksFile)
+
+        let defaults = try ConfigLoader.parse(yaml: yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_uri: https://[::1]
+                  jwks_file: pinned.json
+                  audiences: [billing]
+            """), file: "t.yaml")
+        let fetched = try XCTUnwrap(defaults.issuers.first?.jwksEndpoint)
+        XCTAssertEqual(fetched.url, HTTPSURL(host: "::1", port: 443, target: "/"))
+        XCTAssertEqual(fetched.url.description, "https://[::1]/")
+        XCTAssertNil(fetched.caFile, "the system roots")
+        XCTAssertEqual(fetched.refreshInterval, .seconds(300))
+        XCTAssertEqual(fetched.staleFor, .seconds(3600))
+        XCTAssertEqual(defaults.issuers.first?.jwksFile, "pinned.json", "both: the file's keys and the fetched ones")
+    }
+
+    func testFetchedKeySetMistakes() {
+        func uriErrors(_ uri: String) -> [String] {
+            errors(yaml(issuer: """
+                      issuer: https://idp.example
+                      jwks_uri: \(uri)
+                      audiences: [billing]
+                """))
+        }
+        XCTAssertEqual(uriErrors("http://idp.example/keys"), [
+            "t.yaml:5:17: issuers.corp.jwks_uri: `http://idp.example/keys` is not an https URL (expected an `https://` URL, e.g. `https://idp.example/.well-known/jwks.json`)"
+        ])
+        XCTAssertEqual(uriErrors("https://user:pw@idp.example/keys"), [
+            "t.yaml:5:17: issuers.corp.jwks_uri: URL has user info (expected no credentials in the URL)"
+        ])
+        XCTAssertEqual(uriErrors("https://idp.example/keys#x").first?.contains("URL has a fragment"), true)
+        XCTAssertEqual(uriErrors("https://idp_example/keys").first?.contains("`idp_example` is not a valid host name"), true)
+        XCTAssertEqual(uriErrors("https://idp.example:99999/keys").first?.contains("port 99999 is out of range"), true)
+
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_file: keys.json
+                  stale_for: 1h
+                  audiences: [billing]
+            """)), ["t.yaml:6:18: issuers.corp.stale_for: `stale_for` applies to a fetched key set (expected `jwks_uri` next to it, or no `stale_for`)"])
         XCTAssertEqual(errors(yaml(issuer: """
                   issuer: https://idp.example
                   jwks_uri: https://idp.example/keys
-                  jwks_file: keys.json
+                  refresh_interval: 10m
+                  stale_for: 5m
                   audiences: [billing]
-            """)).first?.hasPrefix("t.yaml:5:7: issuers.corp.jwks_uri: not supported by this version of gatehouse"), true)
+            """)), ["t.yaml:7:18: issuers.corp.stale_for: `stale_for` is not longer than `refresh_interval` (10m) (expected a longer duration, e.g. `1h`)"])
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_uri: https://idp.example/keys
+                  refresh_interval: 2h
+                  audiences: [billing]
+            """)), ["t.yaml:6:25: issuers.corp.refresh_interval: `refresh_interval` is not shorter than the default `stale_for` (1h) (expected a shorter interval, or a longer `stale_for`)"])
+        XCTAssertEqual(errors(yaml(issuer: """
+                  issuer: https://idp.example
+                  jwks_uri: https://idp.example/keys
+                  refresh_interval: 500ms
+                  audiences: [billing]
+            """)), ["t.yaml:6:25: issuers.corp.refresh_interval: refresh more often than every second (expected at least `1s`, e.g. `5m`)"])
     }
 
     func testRouteTokenMistakes() {

@@ -113,3 +113,47 @@ final class StrictJSONTests: XCTestCase {
         }
     }
 }
+
+/// A pinned `jwks_file` next to a fetched `jwks_uri`, and a fetched set that is unavailable.
+final class FetchedKeySetTests: XCTestCase {
+    private let now = testNow
+
+    private func token(kid: String, signer: TestSigner) -> String {
+        makeToken(header: header(alg: "ES256", kid: kid), payload: payload(), signer: signer)
+    }
+
+    func testMergedSetsServeBothAndTheFirstWinsAClash() async throws {
+        let pinned = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.p256(TestKeys.p256, kid: "pinned")))
+        let fetched = try await TokenKeySet.load(
+            jwksJSON: TestJWK.set(TestJWK.p256(TestKeys.p256Other, kid: "pinned"), TestJWK.rsa(TestKeys.rsa, kid: "rsa")))
+        let merged = pinned.merged(with: fetched)
+        XCTAssertEqual(merged.keys.map { "\($0.kid!) \($0.algorithm.rawValue)" }, ["pinned ES256", "rsa RS256"])
+        XCTAssertEqual(merged.skipped, ["kid pinned ES256: already in the first set"])
+        XCTAssertTrue(merged.isComplete)
+
+        let verifier = TokenVerifier(issuers: [try standardIssuer(keys: merged, algorithms: [.es256, .rs256])])
+        XCTAssertEqual(verifier.verify(token: token(kid: "pinned", signer: .es256(TestKeys.p256)), requirement: anyRoute, clientCertificateDER: nil, now: now).reason, .allowed)
+        XCTAssertEqual(
+            verifier.verify(token: token(kid: "pinned", signer: .es256(TestKeys.p256Other)), requirement: anyRoute, clientCertificateDER: nil, now: now).reason,
+            .tokenInvalidSignature, "a fetched key cannot shadow a pinned one")
+    }
+
+    func testAnUnknownKidIsAnOutageWhileTheSetIsIncomplete() async throws {
+        let pinned = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.p256(TestKeys.p256, kid: "pinned")))
+        let verifier = TokenVerifier(issuers: [try standardIssuer(keys: pinned.merged(with: .unavailable), algorithms: [.es256, .rs256])])
+        XCTAssertEqual(verifier.verify(token: token(kid: "pinned", signer: .es256(TestKeys.p256)), requirement: anyRoute, clientCertificateDER: nil, now: now).reason, .allowed, "pinned keys keep serving")
+        let refused = verifier.verify(token: token(kid: "fetched", signer: .es256(TestKeys.p256Other)), requirement: anyRoute, clientCertificateDER: nil, now: now)
+        guard case .failure(let refusal) = refused else { return XCTFail("accepted") }
+        XCTAssertEqual(refusal.reason, .tokenKeysUnavailable)
+        XCTAssertEqual(refusal.issuerName, "idp", "names the issuer whose keys to refetch")
+
+        let complete = TokenVerifier(issuers: [try standardIssuer(keys: pinned, algorithms: [.es256, .rs256])])
+        guard case .failure(let unknown) = complete.verify(token: token(kid: "fetched", signer: .es256(TestKeys.p256Other)), requirement: anyRoute, clientCertificateDER: nil, now: now)
+        else { return XCTFail("accepted") }
+        XCTAssertEqual(unknown.reason, .tokenUnknownKID)
+        XCTAssertEqual(unknown.issuerName, "idp")
+
+        let nothing = TokenVerifier(issuers: [try standardIssuer(keys: .unavailable, algorithms: [.es256, .rs256])])
+        XCTAssertEqual(nothing.verify(token: token(kid: "pinned", signer: .es256(TestKeys.p256)), requirement: anyRoute, clientCertificateDER: nil, now: now).reason, .tokenKeysUnavailable)
+    }
+}

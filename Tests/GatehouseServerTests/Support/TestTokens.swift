@@ -11,9 +11,14 @@ enum TestTokens {
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static func jwks(_ key: P256.Signing.PrivateKey, kid: String) -> String {
+    static func jwks(_ key: P256.Signing.PrivateKey, kid: String, plus other: (P256.Signing.PrivateKey, String)? = nil) -> String {
+        let keys = [(key, kid)] + (other.map { [$0] } ?? [])
+        return #"{"keys":["# + keys.map { jwk($0.0, kid: $0.1) }.joined(separator: ",") + "]}"
+    }
+
+    static func jwk(_ key: P256.Signing.PrivateKey, kid: String) -> String {
         let raw = Array(key.publicKey.rawRepresentation)
-        return #"{"keys":[{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}]}"#
+        return #"{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}"#
     }
 
     static func jwksFile() throws -> String {

@@ -243,6 +243,43 @@ public enum ConfigValueParser {
         return !text.allSatisfy { $0.isNumber || $0 == "." }
     }
 
+    /// A duration as the config writes it: `1h`, `10m`, `30s`, `500ms` (the largest exact unit).
+    public static func text(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        for (unit, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 && milliseconds > 0 {
+            return "\(milliseconds / size)\(unit)"
+        }
+        return "\(milliseconds)ms"
+    }
+
+    // MARK: URLs
+
+    /// `https://host[:port][/path][?query]`: the only kind of URL the gateway fetches from.
+    /// No user info (credentials do not belong in a URL in a config file), no fragment, no
+    /// whitespace or control characters; the host is a DNS name or an IP literal.
+    public static func httpsURL(_ text: String) throws(ConfigValueError) -> HTTPSURL {
+        let expected = "an `https://` URL, e.g. `https://idp.example/.well-known/jwks.json`"
+        guard text.utf8.count <= 2048 else { throw ConfigValueError("URL longer than 2048 bytes", expected: expected) }
+        guard text.hasPrefix("https://") else {
+            throw ConfigValueError("`\(text)` is not an https URL", expected: expected)
+        }
+        guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ConfigValueError("URL contains whitespace or non-ASCII characters", expected: expected)
+        }
+        guard !text.contains("#") else { throw ConfigValueError("URL has a fragment", expected: expected) }
+        let rest = text.dropFirst("https://".count)
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = String(rest[..<authorityEnd])
+        guard !authority.contains("@") else {
+            throw ConfigValueError("URL has user info", expected: "no credentials in the URL")
+        }
+        var target = String(rest[authorityEnd...])
+        if target.isEmpty || target.hasPrefix("?") { target = "/" + target }
+        let hasPort = authority.hasPrefix("[") ? authority.contains("]:") : authority.contains(":")
+        let hostPort = try Self.hostPort(hasPort ? authority : authority + ":443")
+        return HTTPSURL(host: hostPort.host, port: hostPort.port, target: target)
+    }
+
     // MARK: Secrets
 
     /// `env:NAME` or `file:/path`. Anything else is refused, and the refusal never repeats the

@@ -3,11 +3,10 @@
 enum TokenSection {
     static let issuerKeys = [
         "issuer", "jwks_file", "audiences", "algorithms", "hmac_secret", "clock_skew", "max_lifetime", "required_claims",
-        "revoked",
+        "revoked", "jwks_uri", "ca", "refresh_interval", "stale_for",
     ]
-    /// Issuer settings of a later version: refused, so a file written for it cannot load here
-    /// with a weaker check than its author meant.
-    static let plannedIssuerKeys = ["jwks_uri", "ca", "stale_for", "refresh_interval"]
+    /// Settings that only make sense with `jwks_uri`.
+    static let fetchKeys = ["ca", "refresh_interval", "stale_for"]
     static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay", "claims_to_headers"]
     static let plannedRouteKeys: [String] = []
 
@@ -31,12 +30,19 @@ enum TokenSection {
 
     static func readIssuer(name nameNode: ConfigNode, _ node: ConfigNode) -> IssuerConfig? {
         let name = nameNode.identifier()
-        guard let map = node.mapping(keys: issuerKeys, planned: plannedIssuerKeys) else { return nil }
+        guard let map = node.mapping(keys: issuerKeys) else { return nil }
         let issuer = map.required("issuer", expected: "the exact `iss` value")?.nonEmptyString()
         let jwksFile = map.optional("jwks_file")?.nonEmptyString()
         let hmacSecret = map.optional("hmac_secret")?.secretReference()
-        if !map.has("jwks_file") && !map.has("hmac_secret") {
-            node.report("no keys to verify tokens with", expected: "`jwks_file: PATH` (or `hmac_secret` for an HS256 issuer)")
+        let endpointNode = map.optional("jwks_uri")
+        let endpoint = endpointNode.flatMap { readEndpoint($0, map) }
+        if !map.has("jwks_file") && !map.has("jwks_uri") && !map.has("hmac_secret") {
+            node.report("no keys to verify tokens with", expected: "`jwks_uri: https://...`, `jwks_file: PATH` (or `hmac_secret` for an HS256 issuer)")
+        }
+        if endpointNode == nil {
+            for key in fetchKeys {
+                map.optional(key)?.report("`\(key)` applies to a fetched key set", expected: "`jwks_uri` next to it, or no `\(key)`")
+            }
         }
         var audiences: [String] = []
         var valid = true
@@ -68,8 +74,11 @@ enum TokenSection {
             algorithms = chosen
         }
         var config: IssuerConfig?
-        if let name, let issuer, valid, map.has("jwks_file") == (jwksFile != nil) {
+        if let name, let issuer, valid, map.has("jwks_file") == (jwksFile != nil), endpointNode == nil || endpoint != nil,
+            endpointNode != nil || fetchKeys.allSatisfy({ !map.has($0) })
+        {
             config = IssuerConfig(name: name, issuer: issuer, jwksFile: jwksFile, audiences: audiences, location: nameNode.location)
+            config?.jwksEndpoint = endpoint
         }
         config?.algorithms = algorithms
         config?.hmacSecret = hmacSecret
@@ -78,6 +87,43 @@ enum TokenSection {
         if let claimsNode = map.optional("required_claims") { config?.requiredClaims = readClaims(claimsNode) }
         if let revokedNode = map.optional("revoked") { config?.revokedFile = revokedNode.nonEmptyString() }
         return config
+    }
+
+    /// `jwks_uri` with `ca`, `refresh_interval` and `stale_for`. nil when anything is wrong.
+    static func readEndpoint(_ node: ConfigNode, _ map: MappingReader) -> JWKSEndpointConfig? {
+        guard let url = node.parse("an `https://` URL", ConfigValueParser.httpsURL) else { return nil }
+        var endpoint = JWKSEndpointConfig(url: url)
+        var valid = true
+        if let caNode = map.optional("ca") {
+            if let path = caNode.nonEmptyString() { endpoint.caFile = path } else { valid = false }
+        }
+        if let intervalNode = map.optional("refresh_interval") {
+            if let interval = intervalNode.duration(), interval >= .seconds(1) {
+                endpoint.refreshInterval = interval
+            } else {
+                if intervalNode.duration() != nil { intervalNode.report("refresh more often than every second", expected: "at least `1s`, e.g. `5m`") }
+                valid = false
+            }
+        }
+        if let staleNode = map.optional("stale_for") {
+            if let stale = staleNode.duration() {
+                // Stale keys serve only across failed refreshes: at least one must fit in.
+                if stale <= endpoint.refreshInterval {
+                    staleNode.report("`stale_for` is not longer than `refresh_interval` (\(ConfigValueParser.text(endpoint.refreshInterval)))",
+                        expected: "a longer duration, e.g. `1h`")
+                    valid = false
+                } else {
+                    endpoint.staleFor = stale
+                }
+            } else {
+                valid = false
+            }
+        } else if endpoint.staleFor <= endpoint.refreshInterval {
+            map.optional("refresh_interval")?.report("`refresh_interval` is not shorter than the default `stale_for` (1h)",
+                expected: "a shorter interval, or a longer `stale_for`")
+            valid = false
+        }
+        return valid ? endpoint : nil
     }
 
     /// `routes[].token`. nil when anything is wrong (the problem is logged; the file is refused).
