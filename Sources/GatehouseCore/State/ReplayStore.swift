@@ -19,36 +19,24 @@ public protocol ReplayStore: Sendable {
 }
 
 /// The embedded store: bounded, and when full it refuses new keys rather than evicting live
-/// ones (evicting would reopen replay). Expired keys are purged when room is needed.
+/// ones (evicting would reopen replay). Expired keys are swept a few at a time as keys are
+/// inserted (see ``ReplayKeyTable``): about 32 bytes per entry at capacity, no O(n) pauses.
 public final class InMemoryReplayStore: ReplayStore {
     public let capacity: Int
-    private let state: Mutex<State>
+    private let table: Mutex<ReplayKeyTable>
 
-    private struct State {
-        var entries: [String: Date] = [:]
-        /// A full purge is O(entries); at most one per second, so a store full of live keys
-        /// cannot be made to scan itself on every request.
-        var lastPurge = Date.distantPast
-    }
-
-    public init(capacity: Int = 100_000) {
+    public init(capacity: Int = 100_000, now: Date = Date()) {
         self.capacity = capacity
-        self.state = Mutex(State())
+        self.table = Mutex(ReplayKeyTable(capacity: capacity, now: now))
     }
 
     public func insertIfAbsent(_ key: String, expiresAt: Date, now: Date) -> ReplayInsertion {
-        state.withLock { state in
-            if let expiry = state.entries[key], expiry > now { return .duplicate }
-            if state.entries.count >= capacity {
-                guard now.timeIntervalSince(state.lastPurge) >= 1 else { return .unavailable }
-                state.lastPurge = now
-                state.entries = state.entries.filter { $0.value > now }
-                if state.entries.count >= capacity { return .unavailable }
-            }
-            state.entries[key] = expiresAt
-            return .inserted
-        }
+        table.withLock { $0.insertIfAbsent(key, expiresAt: expiresAt, now: now) }
     }
 
-    public var count: Int { state.withLock { $0.entries.count } }
+    /// Entries held, live or expired and not yet swept.
+    public var count: Int { table.withLock { $0.occupied } }
+
+    /// The table's allocation (reserved up front; pages become resident as they are used).
+    public var allocatedBytes: Int { table.withLock { $0.allocatedBytes } }
 }
