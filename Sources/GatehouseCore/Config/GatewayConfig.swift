@@ -326,6 +326,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var peers: PeerPolicy?
     /// nil when the route does not look at bearer tokens.
     public var token: RouteTokenConfig?
+    /// nil when the route does not verify webhook signatures.
+    public var webhook: RouteWebhookConfig?
     public var forwardClientCert: ForwardClientCertMode
     public var location: SourceLocation
 
