@@ -65,6 +65,14 @@ final class WebhookConfigTests: XCTestCase {
         XCTAssertEqual(config.maxBodyBytes, 512 * 1024)
     }
 
+    /// The data path enforces a route's body limit before any check: for a webhook route it is `max_body`.
+    func testTheRouteBodyLimitIsTheWebhookMaxBody() throws {
+        let parsed = try ConfigLoader.parse(yaml: yaml("      scheme: github\n      secrets: [env:S]\n      max_body: 2MiB"), file: "t.yaml")
+        XCTAssertEqual(parsed.routes[0].maxBodyBytes, 2 << 20)
+        let defaults = try ConfigLoader.parse(yaml: yaml("      scheme: github\n      secrets: [env:S]"), file: "t.yaml")
+        XCTAssertEqual(defaults.routes[0].maxBodyBytes, 1 << 20)
+    }
+
     /// `replay` is a YAML boolean like every switch in the file; YAML 1.1 spells it `on`/`off` too.
     func testReplaySwitch() throws {
         XCTAssertFalse(try load("      scheme: github\n      secrets: [env:S]\n      replay: off").rejectReplay)

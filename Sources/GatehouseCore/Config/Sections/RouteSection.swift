@@ -91,7 +91,9 @@ enum RouteSection {
             tokenNode == nil || token != nil, webhookNode == nil || webhook != nil, bodyLimitsAgree
         else { return nil }
         var route = RouteConfig(
-            name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, peers: peers,
+            // A webhook route's body limit is its `max_body`, so the data path enforces it
+            // like any route's limit, before a check runs.
+            name: name, match: match, upstream: upstream, maxBodyBytes: webhook?.maxBodyBytes ?? maxBodyBytes, peers: peers,
             forwardClientCert: forwardClientCert ?? .set, location: node.location)
         route.token = token
         route.webhook = webhook
