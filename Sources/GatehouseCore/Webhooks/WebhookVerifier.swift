@@ -109,7 +109,7 @@ public struct WebhookVerifier: Sendable {
         let timestamp = try readTimestamp(headers, signature: signature)
         let tolerance = config.tolerance.timeInterval
         if let timestamp, !timestamp.isFresh(now: now, tolerance: tolerance) {
-            let offset = Int64(now.timeIntervalSince1970.rounded(.down)) - timestamp.seconds
+            let offset = Int64((now.timeIntervalSince1970 - TimeInterval(timestamp.seconds)).rounded(.awayFromZero))
             throw WebhookRefusal(
                 .webhookStaleTimestamp,
                 "timestamp is \(abs(offset)) s \(offset > 0 ? "old" : "in the future"), tolerance is \(Int64(tolerance)) s")
@@ -119,14 +119,15 @@ public struct WebhookVerifier: Sendable {
         let (prefix, suffix) = template.surroundings(timestamp: timestamp?.text, id: id)
         let hmacCandidates = signature.candidates.filter { $0.kind == .hmac }.map(\.bytes)
         var match: (index: Int, publicKey: Bool)?
-        var contentMAC: [UInt8]?
+        // What identifies the signed content for the replay key, whichever signature matched.
+        var signedContent: [UInt8]?
         if !hmacCandidates.isEmpty {
             let result: (matched: Int?, firstMAC: [UInt8])
             switch algorithm {
             case .sha256: result = Self.matchHMAC(SHA256.self, keys: hmacKeys, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
             case .sha512: result = Self.matchHMAC(SHA512.self, keys: hmacKeys, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
             }
-            contentMAC = result.firstMAC
+            signedContent = result.firstMAC
             match = result.matched.map { ($0, false) }
         }
         let signatureCandidates = signature.candidates.filter { $0.kind == .ed25519 }.map(\.bytes)
@@ -134,6 +135,7 @@ public struct WebhookVerifier: Sendable {
             // Ed25519 needs the message in one piece; only `standard` gets here.
             let message = prefix + Array(body) + suffix
             match = Self.matchEd25519(publicKeys, message: message, candidates: signatureCandidates).map { ($0, true) }
+            if signedContent == nil { signedContent = message }  // hashed into the key, never stored
         }
         guard let match else {
             throw WebhookRefusal(.webhookBadSignature, "no signature matches any of the route's \(hmacKeys.count + publicKeys.count) key(s)")
@@ -149,7 +151,8 @@ public struct WebhookVerifier: Sendable {
                 // change it freely, so the signed content itself is remembered too. It is keyed
                 // by the MAC under the first secret, not by whichever offered signature matched:
                 // a replay that drops one of several offered signatures still has the same key.
-                keys.append(WebhookReplayKey(route: route, kind: .signedContent, material: contentMAC ?? Array(signatureCandidates.joined())))
+                // A match always set `signedContent`; the empty fallback is never reached.
+                keys.append(WebhookReplayKey(route: route, kind: .signedContent, material: signedContent ?? []))
             }
         }
         return WebhookDelivery(
