@@ -319,13 +319,15 @@ public struct RouteConfig: Sendable, Equatable {
     public var match: RouteMatch
     /// Name of an entry in `upstreams`.
     public var upstream: String
-    /// Overrides the listener's body limit for this route.
+    /// Overrides the listener's body limit for this route. For a webhook route, its `webhook.max_body`.
     public var maxBodyBytes: Int?
     /// The workloads that may call this route. nil: the route does not look at peers;
     /// an empty policy allows nobody.
     public var peers: PeerPolicy?
     /// nil when the route does not look at bearer tokens.
     public var token: RouteTokenConfig?
+    /// nil when the route does not verify webhook signatures.
+    public var webhook: RouteWebhookConfig?
     public var forwardClientCert: ForwardClientCertMode
     public var location: SourceLocation
 

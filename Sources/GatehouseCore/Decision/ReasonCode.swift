@@ -61,6 +61,16 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case tokenRevoked = "token.revoked"
     /// The issuer's key set is unavailable (never fetched, or stale beyond `stale_for`).
     case tokenKeysUnavailable = "token.keys_unavailable"
+    /// A webhook route's signature header is absent, or carries only signature versions this
+    /// gateway does not check (e.g. only Stripe `v0`).
+    case webhookMissingSignature = "webhook.missing_signature"
+    /// The signature header (or the timestamp or id header the signature needs) cannot be
+    /// read: repeated, too long, too many entries, bad hex or base64, wrong length.
+    case webhookMalformedSignature = "webhook.malformed_signature"
+    /// No offered signature matches the body under any of the route's secrets.
+    case webhookBadSignature = "webhook.bad_signature"
+    /// The signed timestamp is further from now than the route's `tolerance`, either way.
+    case webhookStaleTimestamp = "webhook.stale_timestamp"
     /// A nonce (token `jti`, webhook delivery id) was already seen.
     case replayDetected = "replay.detected"
     /// A state store that must answer (replay) is full or unreachable: fail closed.
@@ -98,6 +108,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
             .tokenBindingMismatch, .tokenRevoked:
             return 401
         case .tokenClaimMismatch, .tokenScopeMissing: return 403
+        case .webhookMissingSignature, .webhookMalformedSignature, .webhookBadSignature, .webhookStaleTimestamp: return 401
         case .tokenKeysUnavailable: return 503
         case .replayDetected: return 409
         case .stateUnavailable: return 503

@@ -291,10 +291,10 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testPlannedKeysAreNotSupported() {
-        let yaml = minimal.replacingOccurrences(of: "    upstream: app\n", with: "    upstream: app\n    webhook: { scheme: github }\n")
+        let yaml = minimal.replacingOccurrences(of: "    upstream: app\n", with: "    upstream: app\n    rate_limit: { rate: 10/s }\n")
             + "rate_limits: {}\n"
         XCTAssertEqual(errors(yaml), [
-            "t.yaml:13:5: routes[0].webhook: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `forward_client_cert`)",
+            "t.yaml:13:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
             "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
         ])
     }
@@ -533,7 +533,7 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:9:16: upstreams.app.endpoints: must not be empty (expected at least one entry)",
             "t.yaml:10:32: upstreams.app.pool.max_idle_per_loop: 10 idle connections exceed max_connections_per_loop (5) (expected at most max_connections_per_loop)",
             "t.yaml:14:15: routes[0].upstream: unknown upstream `nope` (expected one of `app`)",
-            "t.yaml:15:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `forward_client_cert`)",
+            "t.yaml:15:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
             "t.yaml:16:1: state: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
         ])
     }

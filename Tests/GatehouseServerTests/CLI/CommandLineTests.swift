@@ -116,6 +116,63 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(noRoute.stderr.contains("no route named `nope`"), noRoute.stderr)
     }
 
+    func testWebhookVerifyChecksACapturedDeliveryAsTheRouteWould() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/hooks.yaml"
+        // GitHub's published test secret, kept in a file the way operators do (with a newline).
+        try "It's a Secret to Everybody\n".write(toFile: directory + "/github-secret", atomically: true, encoding: .utf8)
+        try "an older secret\n".write(toFile: directory + "/github-old", atomically: true, encoding: .utf8)
+        try """
+            environment: prod
+            listeners:
+              - name: local
+                address: 127.0.0.1:0
+                insecure_plaintext: true
+            upstreams:
+              app: { endpoints: ["127.0.0.1:9"] }
+            routes:
+              - name: github
+                match: { path: /hooks/github, methods: [POST] }
+                upstream: app
+                webhook:
+                  scheme: github
+                  secrets: [file:\(directory)/github-old, file:\(directory)/github-secret]
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let headers = directory + "/headers.txt"
+        try """
+            POST /hooks/github HTTP/1.1\r
+            Host: hooks.example\r
+            X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\r
+            X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\r
+            \r
+
+            """.write(toFile: headers, atomically: true, encoding: .utf8)
+        let body = directory + "/body"
+        try "Hello, World!".write(toFile: body, atomically: true, encoding: .utf8)
+
+        let arguments = ["webhook", "verify", "--config", file, "--route", "github", "--headers", headers, "--body", body]
+        let good = try Shell.run(binary, arguments)
+        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
+        XCTAssertEqual(good.stdout, "valid (secret 1)\n")
+
+        try "Hello, World?".write(toFile: body, atomically: true, encoding: .utf8)
+        let tampered = try Shell.run(binary, arguments)
+        XCTAssertEqual(tampered.status, 1, tampered.stdout + tampered.stderr)
+        XCTAssertTrue(tampered.stdout.hasPrefix("refused: webhook.bad_signature (401): "), tampered.stdout)
+        XCTAssertFalse(tampered.stdout.contains("757107ea"), "never echoes the signature")
+        XCTAssertFalse(tampered.stdout.contains("Secret to Everybody"), "never echoes the secret")
+
+        let noRoute = try Shell.run(binary, ["webhook", "verify", "--config", file, "--route", "nope", "--headers", headers, "--body", body])
+        XCTAssertEqual(noRoute.status, 2)
+        XCTAssertTrue(noRoute.stderr.contains("no route named `nope`"), noRoute.stderr)
+
+        // `serve` refuses a webhook route until the data path enforces it.
+        let serve = try Shell.run(binary, ["serve", "--config", file])
+        XCTAssertEqual(serve.status, 1)
+        XCTAssertTrue(serve.stderr.contains("routes[0].webhook: not enforced by this build's server yet"), serve.stderr)
+    }
+
     func testCheckAcceptsAValidFile() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

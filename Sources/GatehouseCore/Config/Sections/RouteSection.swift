@@ -1,9 +1,9 @@
 /// `routes:` — which requests go to which upstream.
 enum RouteSection {
-    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "token", "forward_client_cert"]
+    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "token", "webhook", "forward_client_cert"]
     /// Route requirements that later versions enforce. A route written for such a version
     /// must not load here: it would forward without the checks its author asked for.
-    static let plannedKeys = ["webhook", "rate_limit"]
+    static let plannedKeys = ["rate_limit"]
     static let matchKeys = ["host", "path_prefix", "path", "methods"]
 
     /// A route plus the nodes the cross-checks report at.
@@ -66,24 +66,37 @@ enum RouteSection {
         let match = matchNode.flatMap(readMatch)
         let upstreamNode = map.required("upstream", expected: "the name of an entry of `upstreams`")
         let upstream = upstreamNode?.identifier()
-        let maxBodyBytes = map.optional("max_body_bytes")?.size()
+        let maxBodyNode = map.optional("max_body_bytes")
+        let maxBodyBytes = maxBodyNode?.size()
         let peersNode = map.optional("peers")
         let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
         let tokenNode = map.optional("token")
         let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: issuers, mintingConfigured: mintingConfigured) }
+        let webhookNode = map.optional("webhook")
+        let webhook = webhookNode.flatMap(WebhookSection.read)
         let forwardNode = map.optional("forward_client_cert")
         let forwardClientCert = forwardNode?.oneOf(ForwardClientCertMode.self)
+        // The server buffers a webhook body up to `webhook.max_body` to verify it; a second
+        // limit beside it would leave a reader guessing which one applies.
+        var bodyLimitsAgree = true
+        if let maxBodyNode, webhookNode != nil {
+            maxBodyNode.report("a webhook route's body limit is `webhook.max_body`", expected: "`max_body` under `webhook`")
+            bodyLimitsAgree = false
+        }
 
         // A `peers` list with a bad entry must not load as a shorter list: it would change who
         // is allowed. Any problem rejects the route (the problem itself is already logged).
         guard let name, let nameNode, let match, let matchNode, let upstream, let upstreamNode,
             peersNode == nil || peers != nil, forwardNode == nil || forwardClientCert != nil,
-            tokenNode == nil || token != nil
+            tokenNode == nil || token != nil, webhookNode == nil || webhook != nil, bodyLimitsAgree
         else { return nil }
         var route = RouteConfig(
-            name: name, match: match, upstream: upstream, maxBodyBytes: maxBodyBytes, peers: peers,
+            // A webhook route's body limit is its `max_body`, so the data path enforces it
+            // like any route's limit, before a check runs.
+            name: name, match: match, upstream: upstream, maxBodyBytes: webhook?.maxBodyBytes ?? maxBodyBytes, peers: peers,
             forwardClientCert: forwardClientCert ?? .set, location: node.location)
         route.token = token
+        route.webhook = webhook
         return Parsed(route: route, node: node, nameNode: nameNode, matchNode: matchNode, upstreamNode: upstreamNode)
     }
 
