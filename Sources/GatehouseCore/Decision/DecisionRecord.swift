@@ -28,6 +28,22 @@ public struct DecisionRecord: Sendable, Equatable {
         }
     }
 
+    /// The verified webhook delivery: which configured key matched (never the key) and the
+    /// sender's delivery id.
+    public struct Webhook: Sendable, Equatable {
+        public var scheme: String
+        /// Index into the route's `secrets`, or into `public_keys` when `publicKey`.
+        public var secretIndex: Int
+        public var publicKey: Bool
+        public var deliveryID: String?
+        public init(scheme: String, secretIndex: Int, publicKey: Bool = false, deliveryID: String?) {
+            self.scheme = scheme
+            self.secretIndex = secretIndex
+            self.publicKey = publicKey
+            self.deliveryID = deliveryID
+        }
+    }
+
     public struct Upstream: Sendable, Equatable {
         public var name: String
         public var endpoint: String?
@@ -51,6 +67,7 @@ public struct DecisionRecord: Sendable, Equatable {
     public var clientIP: String
     public var peer: Peer?
     public var token: Token?
+    public var webhook: Webhook?
     public var decision: Decision
     public var reason: ReasonCode
     /// The status sent to the client; 0 when no HTTP response was possible (TLS refusal),
@@ -64,7 +81,7 @@ public struct DecisionRecord: Sendable, Equatable {
     public init(
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
         method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil, token: Token? = nil,
-        decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
+        webhook: Webhook? = nil, decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
         durationMillis: Double, policyVersion: String, cohort: String = "stable"
     ) {
         self.timestampMillis = timestampMillis
@@ -76,6 +93,7 @@ public struct DecisionRecord: Sendable, Equatable {
         self.clientIP = clientIP
         self.peer = peer
         self.token = token
+        self.webhook = webhook
         self.decision = decision
         self.reason = reason
         self.status = status
@@ -113,6 +131,13 @@ extension DecisionRecord {
                 inner.field("iss", token.issuer)
                 inner.field("sub", token.subject)
                 inner.field("jti", token.id)
+            }
+        }
+        if let webhook {
+            json.object("webhook") { inner in
+                inner.field("scheme", webhook.scheme)
+                inner.field(webhook.publicKey ? "public_key_index" : "secret_index", webhook.secretIndex)
+                inner.field("delivery_id", webhook.deliveryID)
             }
         }
         json.field("decision", decision.rawValue)

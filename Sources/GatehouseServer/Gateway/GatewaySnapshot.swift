@@ -10,6 +10,8 @@ struct CompiledRoute: Sendable {
     let peerCheck: PeerCheck?
     /// nil when the route does not look at bearer tokens.
     let tokenCheck: RouteTokenCheck?
+    /// nil when the route takes no webhook deliveries.
+    let webhook: WebhookVerifier?
     let forwardClientCert: ForwardClientCertMode
 }
 
@@ -51,17 +53,38 @@ final class GatewaySnapshot: Sendable {
         }
         self.clusters = clusters
         self.router = Router(
-            entries: config.routes.map { route in
+            entries: try config.routes.enumerated().map { index, route in
                 (
                     host: route.match.host, path: route.match.path, methods: route.match.methods,
                     payload: CompiledRoute(
-                        name: route.name, cluster: clusters[route.upstream]!, maxBodyBytes: route.maxBodyBytes,
+                        name: route.name, cluster: clusters[route.upstream]!,
+                        // A webhook route buffers its body to verify it: `max_body` bounds it.
+                        maxBodyBytes: route.webhook?.maxBodyBytes ?? route.maxBodyBytes,
                         peerCheck: route.peers.map(PeerCheck.init), tokenCheck: route.token.map(RouteTokenCheck.init),
+                        webhook: try route.webhook.map { try Self.webhookVerifier(route, index: index, $0, environment: environment) },
                         forwardClientCert: route.forwardClientCert
                     )
                 )
             }
         )
+    }
+
+    /// Resolves the route's webhook secrets; a problem names the route's key, never a value.
+    private static func webhookVerifier(
+        _ route: RouteConfig, index: Int, _ config: RouteWebhookConfig, environment: [String: String]
+    ) throws -> WebhookVerifier {
+        func failure(_ key: String, _ message: String) -> ConfigErrors {
+            ConfigErrors([ConfigIssue(location: config.location, keyPath: "routes[\(index)].webhook.\(key)", message: message)])
+        }
+        do {
+            return try WebhookVerifier(route: route.name, config: config, environment: environment)
+        } catch let error as SecretResolutionError {
+            let key = config.secrets.firstIndex(of: error.reference).map { "secrets[\($0)]" }
+                ?? config.publicKeys.firstIndex(of: error.reference).map { "public_keys[\($0)]" } ?? "secrets"
+            throw failure(key, error.description)
+        } catch let error as WebhookKeyError {
+            throw failure(error.key, error.reason)
+        }
     }
 
     /// The policy version for decision records: the first 12 hex digits of the file's SHA-256.

@@ -22,6 +22,8 @@ final class Exchange {
     var upstreamRequest: HTTPRequestHead?
     /// The verified bearer token's identifiers, for the record.
     var token: DecisionRecord.Token?
+    /// The verified webhook delivery, for the record.
+    var webhook: DecisionRecord.Webhook?
     var upstreamEndpoint: String?
     var upstreamStatus = 0
     var upstreamKeepAlive = true

@@ -27,7 +27,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let pools: UpstreamPools
         /// Operational log (never request data): problems an operator must fix, rate-limited.
         let logger: Logger
-        /// Token ids already seen (`replay: jti`); outlives configuration snapshots.
+        /// Token ids and webhook deliveries already seen; outlives configuration snapshots.
         let replay: any ReplayStore
     }
 
@@ -36,6 +36,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case idle
         /// A deny response is written; the rest of the request body is discarded.
         case rejecting
+        /// A webhook delivery's body is being buffered (up to the route's `max_body`) so its
+        /// signature can be checked before anything reaches the upstream.
+        case verifyingBody
         /// Waiting for an upstream connection; client reads are withheld.
         case connecting
         /// Request and response streaming between the client and `upstream`.
@@ -200,7 +203,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             // The request was already answered; its body is broken, so the connection goes.
             closeClient(context: context)
-        case .connecting, .proxying:
+        case .verifyingBody, .connecting, .proxying:
             abortUpstream()
             if exchange?.responseHeadSent == false {
                 respondWithError(reason, close: true, context: context)
@@ -214,7 +217,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if state == .connecting || state == .proxying {
+        if state == .verifyingBody || state == .connecting || state == .proxying {
             // The client went away mid-exchange: stop the upstream side too.
             abortUpstream()
             finish(decision: .allow, reason: .allowed, status: 499)
@@ -315,7 +318,57 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 .whenFailure { _ in }
         }
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
+        if route.webhook != nil {
+            // Nothing goes upstream until the whole body is here and its signature checked.
+            state = .verifyingBody
+            armBodyTimer()
+            return
+        }
         acquireUpstream(excluding: nil, context: context)
+    }
+
+    /// A webhook body that stops arriving for the listener's `header_read` timeout is
+    /// answered with 408: a buffered delivery must not hold a connection forever.
+    private func armBodyTimer() {
+        responseTimer?.arm(in: .init(listener.config.timeouts.headerRead))
+    }
+
+    /// The whole delivery is buffered: verify it, remember it, then forward the exact bytes.
+    private func verifyDelivery(_ verifier: WebhookVerifier, context: ChannelHandlerContext) {
+        responseTimer?.disarm()
+        guard let exchange, let head = exchange.head else { return }
+        let body = Self.contiguous(bufferedBody, allocator: context.channel.allocator)
+        bufferedBody = body.readableBytes > 0 ? [body] : []
+        let now = Date()
+        let verdict = body.withUnsafeReadableBytes { bytes in
+            verifier.verify(headers: head.headers, body: bytes, now: now)
+        }
+        switch verdict {
+        case .invalid(let reason, _):
+            respondWithError(reason, close: false, context: context)
+            return
+        case .valid(let delivery):
+            exchange.webhook = DecisionRecord.Webhook(
+                scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
+                publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
+            for key in delivery.replayKeys {
+                switch dependencies.replay.insertIfAbsent(key.value, expiresAt: delivery.replayExpiresAt, now: now) {
+                case .inserted: continue
+                case .duplicate: respondWithError(.replayDetected, close: false, context: context)
+                case .unavailable: respondWithError(.stateUnavailable, close: false, context: context)
+                }
+                return
+            }
+        }
+        acquireUpstream(excluding: nil, context: context)
+    }
+
+    /// One buffer holding `parts` in order (the parts themselves when there is just one).
+    static func contiguous(_ parts: [ByteBuffer], allocator: ByteBufferAllocator) -> ByteBuffer {
+        if parts.count == 1 { return parts[0] }
+        var joined = allocator.buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
+        for var part in parts { joined.writeBuffer(&part) }
+        return joined
     }
 
     /// The route's bearer-token requirement, synchronously: verified tokens are cached, and a
@@ -375,7 +428,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             discardedBytes += body.readableBytes
             if discardedBytes > Self.maxDiscardBytes { closeClient(context: context) }
-        case .connecting, .proxying:
+        case .verifyingBody, .connecting, .proxying:
             guard let exchange else { return }
             exchange.bodyBytes += body.readableBytes
             if exchange.bodyBytes > exchange.bodyLimit {
@@ -388,7 +441,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 }
                 return
             }
-            if state == .connecting {
+            if state == .verifyingBody {
+                bufferedBody.append(body)
+                armBodyTimer()
+            } else if state == .connecting {
                 bufferedBody.append(body)
             } else if let upstream {
                 upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
@@ -405,6 +461,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             exchange = nil
             becomeIdle()
+        case .verifyingBody:
+            exchange?.requestComplete = true
+            if let verifier = exchange?.route?.webhook { verifyDelivery(verifier, context: context) }
         case .connecting:
             exchange?.requestComplete = true
         case .proxying:
@@ -500,6 +559,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     private func responseTimedOut() {
+        if state == .verifyingBody, let context {
+            respondWithError(.requestTimeout, close: true, context: context)
+            return
+        }
         guard state == .proxying, let upstream else { return }
         upstream.handler.receiver = nil
         upstreamFailed(.responseTimeout)
@@ -714,6 +777,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             clientIP: client.text,
             peer: peerSlot?.peer?.record,
             token: exchange.token,
+            webhook: exchange.webhook,
             decision: decision,
             reason: reason,
             status: status,
@@ -782,4 +846,9 @@ enum WallClock {
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
+}
+
+/// The webhook verifier reads request headers through NIO's own case-insensitive lookup.
+extension HTTPHeaders: WebhookHeaders {
+    public func values(_ lowercasedName: String) -> [String] { self[lowercasedName] }
 }
