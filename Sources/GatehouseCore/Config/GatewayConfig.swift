@@ -11,6 +11,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var issuers: [IssuerConfig] = []
     /// The gateway's own token issuer, for routes with `token.upstream: mint`.
     public var tokenMinting: TokenMintingConfig?
+    public var state = StateConfig()
     /// Upstreams in file order.
     public var upstreams: [UpstreamConfig]
     /// Routes in file order.
@@ -343,6 +344,14 @@ public struct RouteConfig: Sendable, Equatable {
         self.forwardClientCert = forwardClientCert
         self.location = location
     }
+}
+
+/// `state`: the store of replay keys (token `jti`, webhook deliveries).
+public struct StateConfig: Sendable, Equatable {
+    /// Entries the in-memory store holds at most (about 32 bytes each, reserved up front and
+    /// resident as used); when full, new keys are refused with 503 `state.unavailable`.
+    public var maxEntries = 1_000_000
+    public init() {}
 }
 
 public struct DecisionLogConfig: Sendable, Equatable {

@@ -93,6 +93,19 @@ struct ReplayKeyTable: ~Copyable {
         return .inserted
     }
 
+    /// Forgets `key` (a delivery the upstream never processed may be retried by its sender).
+    mutating func remove(_ key: String) {
+        let (high, low) = digest(key)
+        var index = home(high)
+        while slots[index].expiry != 0 {
+            if slots[index].high == high && slots[index].low == low {
+                remove(at: index)
+                return
+            }
+            index = next(index)
+        }
+    }
+
     /// Removes expired entries from the next `count` slots.
     private mutating func sweep(_ count: Int, now: UInt32) {
         for _ in 0..<min(count, slots.count) {

@@ -16,6 +16,8 @@ public enum ReplayInsertion: Sendable, Equatable {
 /// rate-limit issue and will need an asynchronous variant.
 public protocol ReplayStore: Sendable {
     func insertIfAbsent(_ key: String, expiresAt: Date, now: Date) -> ReplayInsertion
+    /// Forgets a key this caller inserted, e.g. for a delivery the upstream never processed.
+    func remove(_ key: String)
 }
 
 /// The embedded store: bounded, and when full it refuses new keys rather than evicting live
@@ -32,6 +34,10 @@ public final class InMemoryReplayStore: ReplayStore {
 
     public func insertIfAbsent(_ key: String, expiresAt: Date, now: Date) -> ReplayInsertion {
         table.withLock { $0.insertIfAbsent(key, expiresAt: expiresAt, now: now) }
+    }
+
+    public func remove(_ key: String) {
+        table.withLock { $0.remove(key) }
     }
 
     /// Entries held, live or expired and not yet swept.

@@ -46,7 +46,7 @@ public final class Gateway: Sendable {
 
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int = 100_000
+        environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int? = nil
     ) async throws {
         self.logger = logger
         if let eventLoopGroup {
@@ -62,7 +62,7 @@ public final class Gateway: Sendable {
         let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
-        self.replay = InMemoryReplayStore(capacity: replayCapacity)
+        self.replay = InMemoryReplayStore(capacity: replayCapacity ?? config.state.maxEntries)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
                 let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }

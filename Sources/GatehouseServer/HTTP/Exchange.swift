@@ -24,6 +24,9 @@ final class Exchange {
     var token: DecisionRecord.Token?
     /// The verified webhook delivery, for the record.
     var webhook: DecisionRecord.Webhook?
+    /// Replay keys this exchange inserted: forgotten again if the upstream does not take the
+    /// delivery, so the sender's retry is not refused as a replay.
+    var insertedReplayKeys: [String] = []
     var upstreamEndpoint: String?
     var upstreamStatus = 0
     var upstreamKeepAlive = true

@@ -353,7 +353,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
             for key in delivery.replayKeys {
                 switch dependencies.replay.insertIfAbsent(key.value, expiresAt: delivery.replayExpiresAt, now: now) {
-                case .inserted: continue
+                case .inserted:
+                    exchange.insertedReplayKeys.append(key.value)
+                    continue
                 case .duplicate: respondWithError(.replayDetected, close: false, context: context)
                 case .unavailable: respondWithError(.stateUnavailable, close: false, context: context)
                 }
@@ -398,8 +400,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             if check.rejectReplay {
                 guard let jti = verified.jti, !jti.isEmpty else { return .failure(TokenRefusal(.tokenMalformed, "no jti")) }
                 // Keyed per issuer: two issuers may use the same ids.
-                switch dependencies.replay.insertIfAbsent(verified.issuerName + "\u{0}" + jti, expiresAt: verified.exp, now: Date()) {
-                case .inserted: break
+                let key = verified.issuerName + "\u{0}" + jti
+                switch dependencies.replay.insertIfAbsent(key, expiresAt: verified.exp, now: Date()) {
+                case .inserted: exchange?.insertedReplayKeys.append(key)
                 case .duplicate: return .failure(TokenRefusal(.replayDetected, "jti seen before"))
                 case .unavailable: return .failure(TokenRefusal(.stateUnavailable, "replay store full"))
                 }
@@ -766,6 +769,12 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Writes the one decision record for the current exchange.
     private func finish(decision: DecisionRecord.Decision, reason: ReasonCode, status: Int) {
         guard let exchange else { return }
+        if !exchange.insertedReplayKeys.isEmpty && (status >= 500 || status == 499 || reason != .allowed) {
+            // Not delivered (refused, the upstream failed or answered 5xx, or the client left):
+            // the sender will retry, and its retry must not be taken for a replay. An attacker's
+            // copy of a delivery that did go through is still refused: that one stays.
+            for key in exchange.insertedReplayKeys { dependencies.replay.remove(key) }
+        }
         let elapsed = NIODeadline.now() - exchange.startedAt
         let record = DecisionRecord(
             timestampMillis: exchange.startedWallMillis,

@@ -270,7 +270,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyWithoutSuggestionListsKnownKeys() {
         XCTAssertEqual(errors(minimal + "colour: blue\n"), [
-            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
         ])
     }
 
@@ -295,7 +295,7 @@ final class ConfigLoaderTests: XCTestCase {
             + "rate_limits: {}\n"
         XCTAssertEqual(errors(yaml), [
             "t.yaml:13:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
-            "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
         ])
     }
 
@@ -315,7 +315,7 @@ final class ConfigLoaderTests: XCTestCase {
                 "t.yaml:5:5: listeners[0].address: duplicate key (first defined on line 4)",
                 "t.yaml:7:1: environment: duplicate key (first defined on line 1)",
                 "t.yaml:8:49: upstreams.app.endpoints: duplicate key (first defined on line 8)",
-                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
+                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
             ])
     }
 
@@ -525,7 +525,7 @@ final class ConfigLoaderTests: XCTestCase {
                 match: { path: /x }
                 upstream: nope
                 rate_limit: { rps: 10 }
-            state: {}
+            state: { backend: redis }
             """)
         XCTAssertEqual(issues, [
             "t.yaml:4:14: listeners[0].address: `localhost` has no port (expected `host:port`, e.g. `127.0.0.1:8443`, `example.com:443` or `[::1]:8443`)",
@@ -534,7 +534,7 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:10:32: upstreams.app.pool.max_idle_per_loop: 10 idle connections exceed max_connections_per_loop (5) (expected at most max_connections_per_loop)",
             "t.yaml:14:15: routes[0].upstream: unknown upstream `nope` (expected one of `app`)",
             "t.yaml:15:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
-            "t.yaml:16:1: state: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`)",
+            "t.yaml:16:19: state.backend: `redis` is not supported by this version of gatehouse (expected `memory`)",
         ])
     }
 }
@@ -583,6 +583,27 @@ extension ConfigLoaderTests {
     func testUnquotedDashIsASyntaxError() {
         XCTAssertEqual(errors(minimal + "decision_log:\n  path: -\n"), [
             "t.yaml:14:9: <root>: invalid YAML: block sequence entries are not allowed in this context",
+        ])
+    }
+}
+
+extension ConfigLoaderTests {
+    func testStateSection() throws {
+        let base = """
+            environment: prod
+            listeners:
+              - { name: public, address: "127.0.0.1:0", insecure_plaintext: true }
+            upstreams:
+              app: { endpoints: ["127.0.0.1:9"] }
+            routes:
+              - { name: r, match: { path: /x }, upstream: app }
+
+            """
+        XCTAssertEqual(try ConfigLoader.parse(yaml: base, file: "t.yaml").state.maxEntries, 1_000_000)
+        XCTAssertEqual(try ConfigLoader.parse(yaml: base + "state: { backend: memory, max_entries: 5000 }", file: "t.yaml").state.maxEntries, 5000)
+        XCTAssertEqual(errors(base + "state: { max_entries: 0, address: \"127.0.0.1:6379\" }"), [
+            "t.yaml:8:23: state.max_entries: 0 is out of range (expected 1-100000000)",
+            "t.yaml:8:26: state.address: not supported by this version of gatehouse (expected one of `backend`, `max_entries`)",
         ])
     }
 }

@@ -29,6 +29,17 @@ final class ReplayStoreTests: XCTestCase {
         XCTAssertEqual(store.insertIfAbsent("c", expiresAt: now + 60, now: now + 11), .duplicate)
     }
 
+    func testARemovedKeyCanBeInsertedAgain() {
+        let store = InMemoryReplayStore(capacity: 2, now: now)
+        XCTAssertEqual(store.insertIfAbsent("a", expiresAt: now + 60, now: now), .inserted)
+        XCTAssertEqual(store.insertIfAbsent("b", expiresAt: now + 60, now: now), .inserted)
+        store.remove("a")
+        store.remove("never-inserted")
+        XCTAssertEqual(store.count, 1)
+        XCTAssertEqual(store.insertIfAbsent("a", expiresAt: now + 60, now: now), .inserted)
+        XCTAssertEqual(store.insertIfAbsent("b", expiresAt: now + 60, now: now), .duplicate, "others are untouched")
+    }
+
     /// Many keys with mixed lifetimes against a reference model, through sweeps, backward
     /// shifts and wrap-around: a key whose expiry has not passed is always a duplicate; a key
     /// never seen, or expired for more than the store's one-second granularity (twice), never is.

@@ -19,7 +19,7 @@ final class GatewayFixture: @unchecked Sendable {
     /// - Parameter upstreamTLS: the upstream serves HTTPS with this context (the gateway's
     ///   upstream `tls` is then up to `configure`).
     init(
-        tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil, replayCapacity: Int = 100_000,
+        tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil, replayCapacity: Int? = nil,
         configure: (inout GatewayConfig) -> Void = { _ in }
     ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)

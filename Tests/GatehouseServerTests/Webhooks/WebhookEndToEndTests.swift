@@ -34,6 +34,10 @@ final class WebhookEndToEndTests: XCTestCase {
             routes.append(route)
         }
         routes.append(MutualTLS.route("plain", .prefix("/plain"), peers: nil))
+        // The test upstream closes `/close` without answering.
+        var failing = MutualTLS.route("failing", .exact("/close"), methods: ["POST"], peers: nil)
+        failing.webhook = RouteWebhookConfig(scheme: .github, secrets: [try secretFile(Self.secrets[.github]!)], location: MutualTLS.here)
+        routes.append(failing)
         return try await GatewayFixture(replayCapacity: replayCapacity) { config in
             config.routes = routes
         }
@@ -122,6 +126,16 @@ final class WebhookEndToEndTests: XCTestCase {
             fixture.records(atLeast: 5).map(\.reason),
             ["allowed", "replay.detected", "replay.detected", "allowed", "replay.detected"])
         XCTAssertEqual(fixture.upstream.requests.count, 2)
+    }
+
+    func testADeliveryTheUpstreamNeverTookCanBeRetried() async throws {
+        let fixture = try await fixture()
+        defer { Task { await fixture.shutdown() } }
+        let body = Array(#"{"retry":true}"#.utf8)
+        let headers = WebhookSender.headers(.github, secret: Self.secrets[.github]!, body: body, id: "d-retry")
+        XCTAssertEqual(try post(fixture, "/close", body: body, headers: headers).status, 502)
+        XCTAssertEqual(try post(fixture, "/close", body: body, headers: headers).status, 502, "the sender's retry is not a replay")
+        XCTAssertEqual(fixture.records(atLeast: 2).map(\.reason), ["upstream.unavailable", "upstream.unavailable"])
     }
 
     func testASenderRotatingItsSecretIsAcceptedAndTheIndexRecorded() async throws {

@@ -1,8 +1,11 @@
 /// The top level of the file, plus the two small sections `admin` and `decision_log`.
 enum RootSection {
-    static let keys = ["environment", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes", "decision_log"]
+    static let keys = [
+        "environment", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes", "decision_log",
+        "state",
+    ]
     /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
-    static let plannedKeys = ["rate_limits", "state", "rollout"]
+    static let plannedKeys = ["rate_limits", "rollout"]
 
     /// The whole configuration, or nil when anything is wrong (every problem is in the log).
     static func read(_ node: ConfigNode, sourceFile: String, version: String) -> GatewayConfig? {
@@ -22,6 +25,7 @@ enum RootSection {
         let routes = map.required("routes", expected: "a list of routes")
             .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? [], mintingConfigured: mintingNode != nil) } ?? []
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
+        let state = map.optional("state").map(readState) ?? StateConfig()
         TokenSection.checkDistinctIssuers(routes: routes, issuers: issuers, log: node.log)
 
         guard let environment, node.log.issues.isEmpty else { return nil }
@@ -30,6 +34,7 @@ enum RootSection {
             routes: routes, decisionLog: decisionLog, sourceFile: sourceFile, version: version)
         config.issuers = issuers
         config.tokenMinting = minting
+        config.state = state
         return config
     }
 
@@ -50,6 +55,24 @@ enum RootSection {
             }
         }
         return AdminConfig(address: enabled ? address : nil)
+    }
+
+    /// `state`: where replay keys (token `jti`, webhook deliveries) are kept.
+    static func readState(_ node: ConfigNode) -> StateConfig {
+        var config = StateConfig()
+        guard let map = node.mapping(keys: ["backend", "max_entries"], planned: ["address", "password", "tls", "key_prefix", "timeout"]) else {
+            return config
+        }
+        if let backendNode = map.optional("backend") {
+            switch backendNode.string() {
+            case "memory": break
+            case "redis": backendNode.report("`redis` is not supported by this version of gatehouse", expected: "`memory`")
+            case let other?: backendNode.report("unknown backend `\(other)`", expected: "`memory`")
+            case nil: break
+            }
+        }
+        if let entries = map.optional("max_entries")?.int(in: 1...100_000_000) { config.maxEntries = entries }
+        return config
     }
 
     static func readDecisionLog(_ node: ConfigNode) -> DecisionLogConfig {
