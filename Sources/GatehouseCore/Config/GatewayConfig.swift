@@ -484,7 +484,7 @@ public struct RouteTokenConfig: Sendable, Equatable {
 public struct TokenMintingConfig: Sendable, Equatable {
     /// `iss` of minted tokens.
     public var issuer: String
-    /// The PEM EC P-256 private key, by reference.
+    /// The PEM P-256 (ES256) or Ed25519 (EdDSA) private key, by reference.
     public var privateKey: SecretReference
     /// Lifetime of a minted token (default 60 s, at most 5 min).
     public var lifetime: Duration = .seconds(60)

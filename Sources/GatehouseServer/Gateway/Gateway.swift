@@ -77,7 +77,7 @@ public final class Gateway: Sendable {
         self.listeners = listeners
         self.tlsWatcher = TLSMaterialWatcher(
             targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
-                + Self.issuerTargets(tokens),
+                + Self.issuerTargets(tokens) + Self.mintingTargets(snapshot.minter),
             logger: logger)
         self.decisionLog = DecisionLog(config: config.decisionLog)
         self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger)
@@ -154,6 +154,12 @@ public final class Gateway: Sendable {
                 try await tokens.reload(issuer: issuer.name)
             }
         }
+    }
+
+    /// The gateway's own signing key (`token_minting.private_key` as a file).
+    private static func mintingTargets(_ minter: TokenMinter?) -> [TLSMaterialWatcher.Target] {
+        guard let minter, !TokenMinter.watchedFiles(minter.config).isEmpty else { return [] }
+        return [.init(name: "token_minting", files: TokenMinter.watchedFiles(minter.config)) { try minter.reload() }]
     }
 
     /// What rotation watches: each listener's certificate and key, each trust bundle (and the

@@ -247,4 +247,63 @@ final class BearerTokenEndToEndTests: XCTestCase {
         let secondClaims = try JSONSerialization.jsonObject(with: try decode(String(minted[1].split(separator: ".")[1]))) as? [String: Any]
         XCTAssertNotEqual(claims["jti"] as? String, secondClaims?["jti"] as? String, "a fresh jti per token")
     }
+
+    /// An Ed25519 minting key mints EdDSA tokens; a new key file is picked up without a
+    /// restart, and the JWKS keeps the previous key so tokens minted just before still verify.
+    func testAnEdDSAMintingKeyRotatesWithoutARestart() async throws {
+        let jwks = try TestTokens.jwksFile()
+        let keyPath = NSTemporaryDirectory() + "gatehouse-mint-\(UUID().uuidString).pem"
+        let first = Curve25519.Signing.PrivateKey()
+        try first.pemRepresentation.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let fixture = try await GatewayFixture { config in
+            let here = MutualTLS.here
+            config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
+            config.tokenMinting = TokenMintingConfig(issuer: "https://gatehouse.test", privateKey: .file(keyPath), location: here)
+            var route = MutualTLS.route("mint", .prefix("/"), peers: nil)
+            route.token = RouteTokenConfig(issuers: ["idp"], location: here)
+            route.token?.mintUpstream = true
+            MutualTLS.configure(&config, pki: try! TestPKI.files(), mode: .optional, routes: [route])
+        }
+        defer { Task { await fixture.shutdown() } }
+        func mintedToken(_ count: Int) throws -> [String] {
+            let result = try MutualTLS.curl(fixture, "/x", client: nil, ["-H", "Authorization: Bearer \(try TestTokens.token())"])
+            XCTAssertEqual(result.response?.status, 200, result.stderr)
+            let headers = try XCTUnwrap(fixture.upstream.waitForRequests(count).last).head.headers
+            return try XCTUnwrap(headers["authorization"].first?.dropFirst("Bearer ".count)).split(separator: ".").map(String.init)
+        }
+        func decode(_ text: String) throws -> Data {
+            var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while base64.count % 4 != 0 { base64 += "=" }
+            return try XCTUnwrap(Data(base64Encoded: base64))
+        }
+        func publishedKeys() throws -> [[String: Any]] {
+            let text = try Shell.run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(fixture.adminPort)/.well-known/jwks.json"]).stdout
+            return try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["keys"] as? [[String: Any]])
+        }
+        func verifies(_ parts: [String], with jwk: [String: Any]) throws -> Bool {
+            XCTAssertEqual(jwk["kty"] as? String, "OKP")
+            XCTAssertEqual(jwk["crv"] as? String, "Ed25519")
+            let key = try Curve25519.Signing.PublicKey(rawRepresentation: try decode(jwk["x"] as! String))
+            return key.isValidSignature(try decode(parts[2]), for: Data((parts[0] + "." + parts[1]).utf8))
+        }
+
+        let before = try mintedToken(1)
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: try decode(before[0])) as? [String: Any])
+        XCTAssertEqual(header["alg"] as? String, "EdDSA")
+        let firstKeys = try publishedKeys()
+        XCTAssertEqual(firstKeys.count, 1)
+        XCTAssertEqual(firstKeys[0]["kid"] as? String, header["kid"] as? String)
+        XCTAssertTrue(try verifies(before, with: firstKeys[0]))
+
+        try Curve25519.Signing.PrivateKey().pemRepresentation.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        await fixture.gateway.reloadTLSMaterial()
+        let after = try mintedToken(2)
+        let newHeader = try XCTUnwrap(try JSONSerialization.jsonObject(with: try decode(after[0])) as? [String: Any])
+        XCTAssertNotEqual(newHeader["kid"] as? String, header["kid"] as? String, "signed with the new key")
+        let keys = try publishedKeys()
+        XCTAssertEqual(keys.map { $0["kid"] as? String }, [newHeader["kid"] as? String, header["kid"] as? String], "new key first, previous kept")
+        XCTAssertTrue(try verifies(after, with: keys[0]))
+        XCTAssertTrue(try verifies(before, with: keys[1]), "a token minted before the rotation still verifies")
+        XCTAssertFalse(try verifies(after, with: keys[1]))
+    }
 }

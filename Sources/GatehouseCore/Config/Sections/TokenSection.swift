@@ -267,7 +267,7 @@ enum TokenSection {
     static func readMinting(_ node: ConfigNode) -> TokenMintingConfig? {
         guard let map = node.mapping(keys: ["issuer", "private_key", "lifetime"]) else { return nil }
         let issuer = map.required("issuer", expected: "the `iss` of minted tokens")?.nonEmptyString()
-        let key = map.required("private_key", expected: "`env:NAME` or `file:/path` of a PEM P-256 key")?.secretReference()
+        let key = map.required("private_key", expected: "`env:NAME` or `file:/path` of a PEM P-256 or Ed25519 key")?.secretReference()
         guard let issuer, let key else { return nil }
         var config = TokenMintingConfig(issuer: issuer, privateKey: key, location: node.location)
         if let lifetimeNode = map.optional("lifetime"), let lifetime = lifetimeNode.duration() {
