@@ -22,14 +22,14 @@ public protocol ReplayStore: Sendable {
 
 /// The embedded store: bounded, and when full it refuses new keys rather than evicting live
 /// ones (evicting would reopen replay). Expired keys are swept a few at a time as keys are
-/// inserted (see ``ReplayKeyTable``): about 32 bytes per entry at capacity, no O(n) pauses.
+/// inserted (see `DigestTable`): about 32 bytes per entry at capacity, no O(n) pauses.
 public final class InMemoryReplayStore: ReplayStore {
     public let capacity: Int
-    private let table: Mutex<ReplayKeyTable>
+    private let table: Mutex<DigestTable<Void>>
 
     public init(capacity: Int = 100_000, now: Date = Date()) {
         self.capacity = capacity
-        self.table = Mutex(ReplayKeyTable(capacity: capacity, now: now))
+        self.table = Mutex(DigestTable<Void>(capacity: capacity, now: now))
     }
 
     public func insertIfAbsent(_ key: String, expiresAt: Date, now: Date) -> ReplayInsertion {
@@ -37,7 +37,7 @@ public final class InMemoryReplayStore: ReplayStore {
     }
 
     public func remove(_ key: String) {
-        table.withLock { $0.remove(key) }
+        table.withLock { $0.remove($0.digest(key)) }
     }
 
     /// Entries held, live or expired and not yet swept.
