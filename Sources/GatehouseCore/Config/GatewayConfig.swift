@@ -327,6 +327,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var peers: PeerPolicy?
     /// nil when the route does not look at bearer tokens.
     public var token: RouteTokenConfig?
+    /// nil when the route is not rate-limited.
+    public var rateLimit: RateLimitConfig?
     /// nil when the route does not verify webhook signatures.
     public var webhook: RouteWebhookConfig?
     public var forwardClientCert: ForwardClientCertMode

@@ -44,6 +44,28 @@ public struct DecisionRecord: Sendable, Equatable {
         }
     }
 
+    /// The route's rate limit: which policy, and whether the store answered.
+    public struct RateLimit: Sendable, Equatable {
+        public enum Store: String, Sendable {
+            /// The store decided (admitted or limited).
+            case ok
+            /// The in-memory store was full; `on_full` decided.
+            case full
+            /// The shared store did not answer; `on_store_error` decided.
+            case error
+        }
+
+        public var policy: String
+        public var store: Store
+        /// Requests left right now, when the store decided.
+        public var remaining: Int?
+        public init(policy: String, store: Store, remaining: Int?) {
+            self.policy = policy
+            self.store = store
+            self.remaining = remaining
+        }
+    }
+
     public struct Upstream: Sendable, Equatable {
         public var name: String
         public var endpoint: String?
@@ -68,6 +90,7 @@ public struct DecisionRecord: Sendable, Equatable {
     public var peer: Peer?
     public var token: Token?
     public var webhook: Webhook?
+    public var rateLimit: RateLimit?
     public var decision: Decision
     public var reason: ReasonCode
     /// The status sent to the client; 0 when no HTTP response was possible (TLS refusal),
@@ -81,7 +104,7 @@ public struct DecisionRecord: Sendable, Equatable {
     public init(
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
         method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil, token: Token? = nil,
-        webhook: Webhook? = nil, decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
+        webhook: Webhook? = nil, rateLimit: RateLimit? = nil, decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
         durationMillis: Double, policyVersion: String, cohort: String = "stable"
     ) {
         self.timestampMillis = timestampMillis
@@ -94,6 +117,7 @@ public struct DecisionRecord: Sendable, Equatable {
         self.peer = peer
         self.token = token
         self.webhook = webhook
+        self.rateLimit = rateLimit
         self.decision = decision
         self.reason = reason
         self.status = status
@@ -138,6 +162,13 @@ extension DecisionRecord {
                 inner.field("scheme", webhook.scheme)
                 inner.field(webhook.publicKey ? "public_key_index" : "secret_index", webhook.secretIndex)
                 inner.field("delivery_id", webhook.deliveryID)
+            }
+        }
+        if let rateLimit {
+            json.object("rate_limit") { inner in
+                inner.field("policy", rateLimit.policy)
+                inner.field("store", rateLimit.store.rawValue)
+                if let remaining = rateLimit.remaining { inner.field("remaining", remaining) }
             }
         }
         json.field("decision", decision.rawValue)

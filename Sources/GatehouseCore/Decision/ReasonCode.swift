@@ -75,6 +75,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case replayDetected = "replay.detected"
     /// A state store that must answer (replay) is full or unreachable: fail closed.
     case stateUnavailable = "state.unavailable"
+    /// The caller's rate limit for this route is spent; `Retry-After` says when to come back.
+    case rateLimited = "rate.limited"
 
     case upstreamUnavailable = "upstream.unavailable"
     case upstreamTimeout = "upstream.timeout"
@@ -112,6 +114,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case .tokenKeysUnavailable: return 503
         case .replayDetected: return 409
         case .stateUnavailable: return 503
+        case .rateLimited: return 429
         case .upstreamUnavailable, .upstreamProtocolError, .upstreamIdentityMismatch, .upstreamTLSFailed: return 502
         case .upstreamTimeout: return 504
         case .upstreamPoolExhausted: return 503
@@ -132,6 +135,7 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
         case 413: return "payload too large"
         case 414: return "uri too long"
         case 417: return "expectation failed"
+        case 429: return "too many requests"
         case 431: return "request header fields too large"
         case 502: return "bad gateway"
         case 503: return "service unavailable"

@@ -19,8 +19,8 @@ public final class Gateway: Sendable {
     private let ownsGroup: Bool
     private let snapshots: SnapshotStore
     private let pools: UpstreamPools
-    /// Replay keys (`replay: jti`), kept across configuration snapshots.
-    let replay: InMemoryReplayStore
+    /// Replay keys and rate cells, kept across configuration snapshots.
+    let stateStore: any StateStore
     private let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)]
     /// Trust-domain bundles, when any are configured.
     let trust: TrustDomainStore?
@@ -62,7 +62,8 @@ public final class Gateway: Sendable {
         let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
-        self.replay = InMemoryReplayStore(capacity: replayCapacity ?? config.state.maxEntries)
+        self.stateStore = InMemoryStateStore(
+            replayCapacity: replayCapacity ?? config.state.maxEntries, rateCapacity: config.state.maxEntries)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
                 let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }
@@ -237,7 +238,7 @@ public final class Gateway: Sendable {
     private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
             snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger,
-            replay: replay
+            state: stateStore
         )
         let quiesce = ServerQuiescingHelper(group: group)
         state.withLockedValue { $0.quiescers.append(quiesce) }

@@ -12,6 +12,8 @@ struct CompiledRoute: Sendable {
     let tokenCheck: RouteTokenCheck?
     /// nil when the route takes no webhook deliveries.
     let webhook: WebhookVerifier?
+    /// nil when the route is not rate-limited.
+    let rateLimit: RateLimitConfig?
     let forwardClientCert: ForwardClientCertMode
 }
 
@@ -62,6 +64,7 @@ final class GatewaySnapshot: Sendable {
                         maxBodyBytes: route.webhook?.maxBodyBytes ?? route.maxBodyBytes,
                         peerCheck: route.peers.map(PeerCheck.init), tokenCheck: route.token.map(RouteTokenCheck.init),
                         webhook: try route.webhook.map { try Self.webhookVerifier(route, index: index, $0, environment: environment) },
+                        rateLimit: route.rateLimit,
                         forwardClientCert: route.forwardClientCert
                     )
                 )

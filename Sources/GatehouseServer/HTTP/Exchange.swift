@@ -24,6 +24,12 @@ final class Exchange {
     var token: DecisionRecord.Token?
     /// The verified webhook delivery, for the record.
     var webhook: DecisionRecord.Webhook?
+    /// The route's rate limit, for the record.
+    var rateLimit: DecisionRecord.RateLimit?
+    /// `RateLimit-Policy` and `RateLimit`, added to the response.
+    var rateLimitHeaders: [(String, String)] = []
+    /// A deny must close the connection rather than read and drop the rest of the body.
+    var denyCloses = false
     /// Replay keys this exchange inserted: forgotten again if the upstream does not take the
     /// delivery, so the sender's retry is not refused as a replay.
     var insertedReplayKeys: [String] = []

@@ -27,8 +27,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let pools: UpstreamPools
         /// Operational log (never request data): problems an operator must fix, rate-limited.
         let logger: Logger
-        /// Token ids and webhook deliveries already seen; outlives configuration snapshots.
-        let replay: any ReplayStore
+        /// Token ids, webhook deliveries and rate cells; outlives configuration snapshots.
+        let state: any StateStore
     }
 
     private enum State {
@@ -36,6 +36,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case idle
         /// A deny response is written; the rest of the request body is discarded.
         case rejecting
+        /// Waiting for the state store (replay, rate limit); client reads are withheld.
+        case awaitingState
         /// A webhook delivery's body is being buffered (up to the route's `max_body`) so its
         /// signature can be checked before anything reaches the upstream.
         case verifyingBody
@@ -203,7 +205,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             // The request was already answered; its body is broken, so the connection goes.
             closeClient(context: context)
-        case .verifyingBody, .connecting, .proxying:
+        case .awaitingState, .verifyingBody, .connecting, .proxying:
             abortUpstream()
             if exchange?.responseHeadSent == false {
                 respondWithError(reason, close: true, context: context)
@@ -217,7 +219,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if state == .verifyingBody || state == .connecting || state == .proxying {
+        if state == .awaitingState || state == .verifyingBody || state == .connecting || state == .proxying {
             // The client went away mid-exchange: stop the upstream side too.
             abortUpstream()
             finish(decision: .allow, reason: .allowed, status: 499)
@@ -273,11 +275,23 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(reason, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
+        exchange.denyCloses = Self.mustCloseAfterDeny(validated)
         var claimHeaders: [(String, String)] = []
+        var verifiedToken: VerifiedToken?
+        var replayedJTI: (key: String, expiresAt: Date)?
         if let tokenCheck = route.tokenCheck {
             switch checkToken(tokenCheck, headers: head.headers, tokens: snapshot.tokens, peer: peer) {
             case .success(let verified):
+                verifiedToken = verified
                 exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
+                if tokenCheck.rejectReplay {
+                    guard let jti = verified.jti, !jti.isEmpty else {
+                        respondWithError(.tokenMalformed, close: exchange.denyCloses, context: context)
+                        return
+                    }
+                    // Keyed per issuer: two issuers may use the same ids.
+                    replayedJTI = (verified.issuerName + "\u{0}" + jti, verified.exp)
+                }
                 claimHeaders = Self.headers(from: verified, tokenCheck.claimHeaders)
                 if tokenCheck.mintUpstream {
                     // The next hop gets a token scoped to it, never the broad inbound one.
@@ -318,13 +332,105 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 .whenFailure { _ in }
         }
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
-        if route.webhook != nil {
-            // Nothing goes upstream until the whole body is here and its signature checked.
-            state = .verifyingBody
-            armBodyTimer()
+        let rateKey = route.rateLimit.map {
+            RateLimitKey.make($0, route: route.name, peer: peer, token: verifiedToken, clientIP: client.text, headers: head.headers)
+        }
+        checkReplayedToken(replayedJTI, context: context) { handler in
+            handler.checkRateLimit(route.rateLimit, key: rateKey, context: context) { handler in
+                handler.forwardOrVerifyBody(context: context)
+            }
+        }
+    }
+
+    // MARK: Checks against the state store
+
+    /// Runs `next` with the store's answer: at once, or when it arrives on this loop (client
+    /// reads withheld meanwhile). Nothing runs if the exchange ended in the meantime.
+    private func awaitAnswer<T>(
+        _ answer: StateAnswer<T>, context: ChannelHandlerContext, _ next: @escaping (GatewayHandler, Result<T, Error>) -> Void
+    ) {
+        switch answer {
+        case .now(let value):
+            next(self, .success(value))
+        case .later(let future):
+            guard let exchange else { return }
+            state = .awaitingState
+            pauseClientReads()
+            let loopBound = NIOLoopBound((self, exchange, next), eventLoop: context.eventLoop)
+            future.hop(to: context.eventLoop).whenComplete { result in
+                let (handler, waiting, next) = loopBound.value
+                guard handler.state == .awaitingState, handler.exchange === waiting else { return }
+                handler.resumeClientReads()
+                next(handler, result)
+            }
+        }
+    }
+
+    /// `replay: jti`: each token id once. No answer from the store is a refusal (fail closed).
+    private func checkReplayedToken(
+        _ jti: (key: String, expiresAt: Date)?, context: ChannelHandlerContext, then next: @escaping (GatewayHandler) -> Void
+    ) {
+        guard let jti else { return next(self) }
+        awaitAnswer(dependencies.state.insertIfAbsent(jti.key, expiresAt: jti.expiresAt, on: context.eventLoop), context: context) {
+            handler, result in
+            guard let exchange = handler.exchange else { return }
+            switch result {
+            case .success(.inserted):
+                exchange.insertedReplayKeys.append(jti.key)
+                next(handler)
+            case .success(.duplicate):
+                handler.respondWithError(.replayDetected, close: exchange.denyCloses, context: context)
+            case .success(.unavailable), .failure:
+                handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context)
+            }
+        }
+    }
+
+    /// The route's rate limit: one GCRA step on the caller's cell.
+    private func checkRateLimit(
+        _ limit: RateLimitConfig?, key: String?, context: ChannelHandlerContext, then next: @escaping (GatewayHandler) -> Void
+    ) {
+        guard let limit, let key else { return next(self) }
+        awaitAnswer(dependencies.state.rateLimit(key, policy: limit.policy, on: context.eventLoop), context: context) {
+            handler, result in
+            guard let exchange = handler.exchange else { return }
+            let fallback: RateLimitFallback
+            switch result {
+            case .success(let decision?):
+                exchange.rateLimit = .init(policy: limit.name, store: .ok, remaining: decision.remaining)
+                exchange.rateLimitHeaders = RateLimitHeaders.fields(limit, decision)
+                if decision.allowed { return next(handler) }
+                handler.respondWithError(
+                    .rateLimited, close: exchange.denyCloses, context: context,
+                    headers: [("retry-after", RateLimitHeaders.retryAfter(decision))] + exchange.rateLimitHeaders)
+                return
+            case .success(nil):
+                exchange.rateLimit = .init(policy: limit.name, store: .full, remaining: nil)
+                fallback = limit.onFull
+            case .failure:
+                exchange.rateLimit = .init(policy: limit.name, store: .error, remaining: nil)
+                fallback = limit.onStoreError
+            }
+            // The store could not decide: the limit's policy does, and the record says so.
+            if fallback == .allow { return next(handler) }
+            handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context)
+        }
+    }
+
+    /// Every check passed: buffer and verify a webhook body, or go upstream.
+    private func forwardOrVerifyBody(context: ChannelHandlerContext) {
+        guard let exchange, let route = exchange.route else { return }
+        guard route.webhook != nil else {
+            acquireUpstream(excluding: nil, context: context)
             return
         }
-        acquireUpstream(excluding: nil, context: context)
+        // Nothing goes upstream until the whole body is here and its signature checked.
+        state = .verifyingBody
+        if exchange.requestComplete, let verifier = route.webhook {
+            verifyDelivery(verifier, context: context)
+        } else {
+            armBodyTimer()
+        }
     }
 
     /// A webhook body that stops arriving for the listener's `header_read` timeout is
@@ -339,9 +445,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         guard let exchange, let head = exchange.head else { return }
         let body = Self.contiguous(bufferedBody, allocator: context.channel.allocator)
         bufferedBody = body.readableBytes > 0 ? [body] : []
-        let now = Date()
         let verdict = body.withUnsafeReadableBytes { bytes in
-            verifier.verify(headers: head.headers, body: bytes, now: now)
+            verifier.verify(headers: head.headers, body: bytes, now: Date())
         }
         switch verdict {
         case .invalid(let reason, _):
@@ -351,18 +456,29 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             exchange.webhook = DecisionRecord.Webhook(
                 scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
                 publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
-            for key in delivery.replayKeys {
-                switch dependencies.replay.insertIfAbsent(key.value, expiresAt: delivery.replayExpiresAt, now: now) {
-                case .inserted:
-                    exchange.insertedReplayKeys.append(key.value)
-                    continue
-                case .duplicate: respondWithError(.replayDetected, close: false, context: context)
-                case .unavailable: respondWithError(.stateUnavailable, close: false, context: context)
-                }
-                return
+            rememberDelivery(delivery.replayKeys.map(\.value)[...], expiresAt: delivery.replayExpiresAt, context: context)
+        }
+    }
+
+    /// Inserts a verified delivery's replay keys one by one; any seen before is a replay.
+    private func rememberDelivery(_ keys: ArraySlice<String>, expiresAt: Date, context: ChannelHandlerContext) {
+        guard let key = keys.first else {
+            acquireUpstream(excluding: nil, context: context)
+            return
+        }
+        awaitAnswer(dependencies.state.insertIfAbsent(key, expiresAt: expiresAt, on: context.eventLoop), context: context) {
+            handler, result in
+            guard let exchange = handler.exchange else { return }
+            switch result {
+            case .success(.inserted):
+                exchange.insertedReplayKeys.append(key)
+                handler.rememberDelivery(keys.dropFirst(), expiresAt: expiresAt, context: context)
+            case .success(.duplicate):
+                handler.respondWithError(.replayDetected, close: false, context: context)
+            case .success(.unavailable), .failure:
+                handler.respondWithError(.stateUnavailable, close: false, context: context)
             }
         }
-        acquireUpstream(excluding: nil, context: context)
     }
 
     /// One buffer holding `parts` in order (the parts themselves when there is just one).
@@ -397,16 +513,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             if revocations[verified.issuerName]?.revokes(verified) == true {
                 return .failure(TokenRefusal(.tokenRevoked, "revoked"))
             }
-            if check.rejectReplay {
-                guard let jti = verified.jti, !jti.isEmpty else { return .failure(TokenRefusal(.tokenMalformed, "no jti")) }
-                // Keyed per issuer: two issuers may use the same ids.
-                let key = verified.issuerName + "\u{0}" + jti
-                switch dependencies.replay.insertIfAbsent(key, expiresAt: verified.exp, now: Date()) {
-                case .inserted: exchange?.insertedReplayKeys.append(key)
-                case .duplicate: return .failure(TokenRefusal(.replayDetected, "jti seen before"))
-                case .unavailable: return .failure(TokenRefusal(.stateUnavailable, "replay store full"))
-                }
-            }
             return result
         }
     }
@@ -431,7 +537,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             discardedBytes += body.readableBytes
             if discardedBytes > Self.maxDiscardBytes { closeClient(context: context) }
-        case .verifyingBody, .connecting, .proxying:
+        case .awaitingState, .verifyingBody, .connecting, .proxying:
             guard let exchange else { return }
             exchange.bodyBytes += body.readableBytes
             if exchange.bodyBytes > exchange.bodyLimit {
@@ -447,7 +553,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             if state == .verifyingBody {
                 bufferedBody.append(body)
                 armBodyTimer()
-            } else if state == .connecting {
+            } else if state == .connecting || state == .awaitingState {
                 bufferedBody.append(body)
             } else if let upstream {
                 upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
@@ -464,6 +570,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .rejecting:
             exchange = nil
             becomeIdle()
+        case .awaitingState:
+            exchange?.requestComplete = true
         case .verifyingBody:
             exchange?.requestComplete = true
             if let verifier = exchange?.route?.webhook { verifyDelivery(verifier, context: context) }
@@ -599,6 +707,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         } else if request.version.minor == 0 {
             headers.replaceOrAdd(name: "connection", value: "keep-alive")
         }
+        for (name, value) in exchange.rateLimitHeaders { headers.replaceOrAdd(name: name, value: value) }
         exchange.responseHeadSent = true
         exchange.responseStatus = Int(head.status.code)
         let response = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
@@ -675,7 +784,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     /// Answers with a short generic error, records the decision, and either discards the
     /// rest of the request (keep-alive) or closes once the response is written.
-    private func respondWithError(_ reason: ReasonCode, close: Bool, context: ChannelHandlerContext) {
+    private func respondWithError(
+        _ reason: ReasonCode, close: Bool, context: ChannelHandlerContext, headers extra: [(String, String)] = []
+    ) {
         let exchange = self.exchange ?? newExchange()
         let version = exchange.head?.version ?? .http1_1
         let closing = close || exchange.closeAfterResponse || exchange.head?.isKeepAlive == false
@@ -689,6 +800,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         headers.add(name: "content-length", value: String(body.utf8.count))
         headers.add(name: "x-request-id", value: exchange.requestID)
         headers.add(name: "connection", value: closing ? "close" : "keep-alive")
+        for (name, value) in extra { headers.add(name: name, value: value) }
         let status = HTTPResponseStatus(statusCode: reason.httpStatus)
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
@@ -773,7 +885,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             // Not delivered (refused, the upstream failed or answered 5xx, or the client left):
             // the sender will retry, and its retry must not be taken for a replay. An attacker's
             // copy of a delivery that did go through is still refused: that one stays.
-            for key in exchange.insertedReplayKeys { dependencies.replay.remove(key) }
+            if let eventLoop = context?.eventLoop {
+                for key in exchange.insertedReplayKeys { dependencies.state.remove(key, on: eventLoop) }
+            }
         }
         let elapsed = NIODeadline.now() - exchange.startedAt
         let record = DecisionRecord(
@@ -787,6 +901,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             peer: peerSlot?.peer?.record,
             token: exchange.token,
             webhook: exchange.webhook,
+            rateLimit: exchange.rateLimit,
             decision: decision,
             reason: reason,
             status: status,

@@ -270,7 +270,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyWithoutSuggestionListsKnownKeys() {
         XCTAssertEqual(errors(minimal + "colour: blue\n"), [
-            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
+            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)",
         ])
     }
 
@@ -291,11 +291,9 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testPlannedKeysAreNotSupported() {
-        let yaml = minimal.replacingOccurrences(of: "    upstream: app\n", with: "    upstream: app\n    rate_limit: { rate: 10/s }\n")
-            + "rate_limits: {}\n"
+        let yaml = minimal + "rollout: {}\n"
         XCTAssertEqual(errors(yaml), [
-            "t.yaml:13:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
-            "t.yaml:14:1: rate_limits: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
+            "t.yaml:13:1: rollout: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)"
         ])
     }
 
@@ -315,7 +313,7 @@ final class ConfigLoaderTests: XCTestCase {
                 "t.yaml:5:5: listeners[0].address: duplicate key (first defined on line 4)",
                 "t.yaml:7:1: environment: duplicate key (first defined on line 1)",
                 "t.yaml:8:49: upstreams.app.endpoints: duplicate key (first defined on line 8)",
-                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`)",
+                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)",
             ])
     }
 
@@ -532,8 +530,11 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:6:17: listeners[0].timeouts.idel: unknown key (did you mean `idle`?)",
             "t.yaml:9:16: upstreams.app.endpoints: must not be empty (expected at least one entry)",
             "t.yaml:10:32: upstreams.app.pool.max_idle_per_loop: 10 idle connections exceed max_connections_per_loop (5) (expected at most max_connections_per_loop)",
-            "t.yaml:14:15: routes[0].upstream: unknown upstream `nope` (expected one of `app`)",
-            "t.yaml:15:5: routes[0].rate_limit: not supported by this version of gatehouse (expected one of `name`, `match`, `upstream`, `max_body_bytes`, `peers`, `token`, `webhook`, `forward_client_cert`)",
+            // The route is refused for its bad limit, so its upstream is not looked up.
+            "t.yaml:15:17: routes[0].rate_limit.key: required key is missing (expected `peer`, `subject`, `client_id`, `ip`, `header:NAME`, `route`, or a list of them)",
+            "t.yaml:15:17: routes[0].rate_limit.rate: required key is missing (expected a rate such as `100/s` or `6000/m`)",
+            "t.yaml:15:17: routes[0].rate_limit.burst: required key is missing (expected the requests a caller may send at once, e.g. `20`)",
+            "t.yaml:15:19: routes[0].rate_limit.rps: unknown key (expected one of `key`, `rate`, `burst`, `on_full`, `on_store_error`)",
             "t.yaml:16:19: state.backend: `redis` is not supported by this version of gatehouse (expected `memory`)",
         ])
     }

@@ -252,6 +252,24 @@ public enum ConfigValueParser {
         return "\(milliseconds)ms"
     }
 
+    // MARK: Rates
+
+    /// `100/s`, `6000/m`, `10/h`: a positive count per second, minute or hour.
+    public static func rate(_ text: String) throws(ConfigValueError) -> (count: Int, period: Duration) {
+        let expected = "a count per `s`, `m` or `h`, e.g. `100/s` or `6000/m`"
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 9, parts[0].allSatisfy({ $0.isASCII && $0.isNumber }),
+            let count = Int(parts[0])
+        else { throw ConfigValueError("`\(text)` is not a rate", expected: expected) }
+        guard count > 0 else { throw ConfigValueError("a rate of 0 admits nothing", expected: expected) }
+        switch parts[1] {
+        case "s": return (count, .seconds(1))
+        case "m": return (count, .seconds(60))
+        case "h": return (count, .seconds(3600))
+        default: throw ConfigValueError("`\(text)` has an unknown unit `\(parts[1])`", expected: expected)
+        }
+    }
+
     // MARK: URLs
 
     /// `https://host[:port][/path][?query]`: the only kind of URL the gateway fetches from.

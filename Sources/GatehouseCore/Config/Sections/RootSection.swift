@@ -2,10 +2,10 @@
 enum RootSection {
     static let keys = [
         "environment", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes", "decision_log",
-        "state",
+        "state", "rate_limits",
     ]
     /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
-    static let plannedKeys = ["rate_limits", "rollout"]
+    static let plannedKeys = ["rollout"]
 
     /// The whole configuration, or nil when anything is wrong (every problem is in the log).
     static func read(_ node: ConfigNode, sourceFile: String, version: String) -> GatewayConfig? {
@@ -22,8 +22,12 @@ enum RootSection {
         let admin = map.optional("admin").map { readAdmin($0, listeners: listeners) } ?? AdminConfig()
         let upstreams = map.required("upstreams", expected: "a mapping of upstream names to upstreams")
             .map { UpstreamSection.readAll($0, trustDomains: domainNames) } ?? []
+        let rateLimitsNode = map.optional("rate_limits")
+        let routeContext = RouteSection.Context(
+            trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? [], mintingConfigured: mintingNode != nil,
+            rateLimits: rateLimitsNode.map(RateLimitSection.readAll) ?? [], rateLimitNames: rateLimitsNode.map(RateLimitSection.names) ?? [])
         let routes = map.required("routes", expected: "a list of routes")
-            .map { RouteSection.readAll($0, upstreams: upstreams, trustDomains: domainNames, issuers: issuersNode.map(TokenSection.issuerNames) ?? [], mintingConfigured: mintingNode != nil) } ?? []
+            .map { RouteSection.readAll($0, upstreams: upstreams, context: routeContext) } ?? []
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
         let state = map.optional("state").map(readState) ?? StateConfig()
         TokenSection.checkDistinctIssuers(routes: routes, issuers: issuers, log: node.log)

@@ -1,9 +1,20 @@
 /// `routes:` — which requests go to which upstream.
 enum RouteSection {
-    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "token", "webhook", "forward_client_cert"]
+    static let keys = ["name", "match", "upstream", "max_body_bytes", "peers", "token", "webhook", "rate_limit", "forward_client_cert"]
     /// Route requirements that later versions enforce. A route written for such a version
     /// must not load here: it would forward without the checks its author asked for.
-    static let plannedKeys = ["rate_limit"]
+    static let plannedKeys: [String] = []
+
+    /// What a route may refer to, from the rest of the file.
+    struct Context {
+        var trustDomains: [String] = []
+        /// Every issuer's name, valid entry or not.
+        var issuers: [String] = []
+        var mintingConfigured = false
+        /// The valid `rate_limits`, and every name (valid or not).
+        var rateLimits: [RateLimitConfig] = []
+        var rateLimitNames: [String] = []
+    }
     static let matchKeys = ["host", "path_prefix", "path", "methods"]
 
     /// A route plus the nodes the cross-checks report at.
@@ -17,12 +28,9 @@ enum RouteSection {
 
     /// Reads every route, then checks what needs the whole list: unique names, upstream
     /// references, and that no two routes match exactly the same requests.
-    static func readAll(
-        _ node: ConfigNode, upstreams: [UpstreamConfig], trustDomains: [String], issuers: [String] = [],
-        mintingConfigured: Bool = false
-    ) -> [RouteConfig] {
+    static func readAll(_ node: ConfigNode, upstreams: [UpstreamConfig], context: Context) -> [RouteConfig] {
         guard let items = node.list() else { return [] }
-        let parsed = items.compactMap { read($0, trustDomains: trustDomains, issuers: issuers, mintingConfigured: mintingConfigured) }
+        let parsed = items.compactMap { read($0, context: context) }
 
         var names: [String: String] = [:]
         for entry in parsed {
@@ -58,7 +66,8 @@ enum RouteSection {
         return !aMethods.isDisjoint(with: bMethods)
     }
 
-    static func read(_ node: ConfigNode, trustDomains: [String], issuers: [String] = [], mintingConfigured: Bool = false) -> Parsed? {
+    static func read(_ node: ConfigNode, context: Context) -> Parsed? {
+        let trustDomains = context.trustDomains
         guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
         let nameNode = map.required("name")
         let name = nameNode?.identifier(allowingDots: true)
@@ -71,7 +80,7 @@ enum RouteSection {
         let peersNode = map.optional("peers")
         let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
         let tokenNode = map.optional("token")
-        let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: issuers, mintingConfigured: mintingConfigured) }
+        let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: context.issuers, mintingConfigured: context.mintingConfigured) }
         let webhookNode = map.optional("webhook")
         let webhook = webhookNode.flatMap(WebhookSection.read)
         let forwardNode = map.optional("forward_client_cert")
@@ -97,7 +106,26 @@ enum RouteSection {
             forwardClientCert: forwardClientCert ?? .set, location: node.location)
         route.token = token
         route.webhook = webhook
+        if let rateNode = map.optional("rate_limit") {
+            guard let limit = readRateLimit(rateNode, route: route, context: context),
+                RateLimitSection.checkVerified(limit, route: route, node: rateNode)
+            else { return nil }
+            route.rateLimit = limit
+        }
         return Parsed(route: route, node: node, nameNode: nameNode, matchNode: matchNode, upstreamNode: upstreamNode)
+    }
+
+    /// `rate_limit`: the name of an entry of `rate_limits`, or a limit of the route's own.
+    static func readRateLimit(_ node: ConfigNode, route: RouteConfig, context: Context) -> RateLimitConfig? {
+        if case .mapping = node.node { return RateLimitSection.read(node, name: route.name) }
+        guard let name = node.identifier() else { return nil }
+        if let limit = context.rateLimits.first(where: { $0.name == name }) { return limit }
+        if !context.rateLimitNames.contains(name) {
+            let hint = MappingReader.suggestion(for: name, among: context.rateLimitNames).map { " (did you mean `\($0)`?)" } ?? ""
+            node.report("unknown rate limit `\(name)`\(hint)",
+                expected: context.rateLimitNames.isEmpty ? "a limit defined under `rate_limits`, or an inline `{ key, rate, burst }`" : "one of \(MappingReader.list(context.rateLimitNames))")
+        }
+        return nil
     }
 
     /// `peers`: SPIFFE ID patterns. An empty list is valid and allows nobody.
