@@ -348,11 +348,43 @@ public struct RouteConfig: Sendable, Equatable {
     }
 }
 
-/// `state`: the store of replay keys (token `jti`, webhook deliveries).
+/// `state`: the store of replay keys (token `jti`, webhook deliveries) and rate cells.
 public struct StateConfig: Sendable, Equatable {
-    /// Entries the in-memory store holds at most (about 32 bytes each, reserved up front and
+    /// Entries each in-memory store holds at most (about 32 bytes each, reserved up front and
     /// resident as used); when full, new keys are refused with 503 `state.unavailable`.
     public var maxEntries = 1_000_000
+    /// Set for `backend: redis`: every instance pointing at the same Redis shares the state.
+    public var redis: RedisConfig?
+    public init() {}
+}
+
+/// `state` with `backend: redis`.
+public struct RedisConfig: Sendable, Equatable {
+    public var address: HostPort
+    public var password: SecretReference?
+    /// TLS to Redis; nil: plaintext (loopback or a trusted network only).
+    public var tls: RedisTLSConfig?
+    /// Put before every key, then the environment, so several deployments can share a Redis.
+    public var keyPrefix = "gatehouse:"
+    /// Longest wait for one answer; then the check's failure policy decides.
+    public var timeout: Duration = .milliseconds(50)
+    /// Connections kept open to Redis (commands are pipelined on them).
+    public var connections = 2
+    public var location: SourceLocation
+
+    public init(address: HostPort, location: SourceLocation) {
+        self.address = address
+        self.location = location
+    }
+}
+
+public struct RedisTLSConfig: Sendable, Equatable {
+    /// PEM CA certificates; nil: the system roots.
+    public var caFile: String?
+    /// The name the server's certificate must carry; default the address's host.
+    public var serverName: String?
+    public var certificatePath: String?
+    public var privateKey: SecretReference?
     public init() {}
 }
 

@@ -535,7 +535,7 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:15:17: routes[0].rate_limit.rate: required key is missing (expected a rate such as `100/s` or `6000/m`)",
             "t.yaml:15:17: routes[0].rate_limit.burst: required key is missing (expected the requests a caller may send at once, e.g. `20`)",
             "t.yaml:15:19: routes[0].rate_limit.rps: unknown key (expected one of `key`, `rate`, `burst`, `on_full`, `on_store_error`)",
-            "t.yaml:16:19: state.backend: `redis` is not supported by this version of gatehouse (expected `memory`)",
+            "t.yaml:16:8: state.address: required key is missing (expected `host:port` of the Redis server)",
         ])
     }
 }
@@ -602,9 +602,31 @@ extension ConfigLoaderTests {
             """
         XCTAssertEqual(try ConfigLoader.parse(yaml: base, file: "t.yaml").state.maxEntries, 1_000_000)
         XCTAssertEqual(try ConfigLoader.parse(yaml: base + "state: { backend: memory, max_entries: 5000 }", file: "t.yaml").state.maxEntries, 5000)
+        let redis = try ConfigLoader.parse(yaml: base + """
+            state:
+              backend: redis
+              address: "127.0.0.1:6379"
+              password: env:REDIS_PASSWORD
+              key_prefix: "gh:"
+              timeout: 20ms
+              connections: 4
+              tls: { ca: redis-ca.pem, server_name: redis.internal }
+            """, file: "t.yaml").state.redis
+        XCTAssertEqual(redis?.address, HostPort(host: "127.0.0.1", port: 6379))
+        XCTAssertEqual(redis?.password, .environment("REDIS_PASSWORD"))
+        XCTAssertEqual(redis?.keyPrefix, "gh:")
+        XCTAssertEqual(redis?.timeout, .milliseconds(20))
+        XCTAssertEqual(redis?.connections, 4)
+        XCTAssertEqual(redis?.tls?.caFile, "redis-ca.pem")
+        XCTAssertEqual(redis?.tls?.serverName, "redis.internal")
+        XCTAssertEqual(errors(base + "state: { backend: redis, address: \"127.0.0.1:6379\", max_entries: 5, password: hunter2, key_prefix: \"a{b}\" }"), [
+            "t.yaml:8:66: state.max_entries: `max_entries` bounds the in-memory store (expected no `max_entries` with `backend: redis`)",
+            "t.yaml:8:79: state.password: not a secret reference; secrets are never inline (expected `env:NAME` or `file:/path/to/key.pem`)",
+            "t.yaml:8:100: state.key_prefix: not a key prefix (expected up to 64 printable characters without spaces or braces, e.g. `gatehouse:`)",
+        ])
         XCTAssertEqual(errors(base + "state: { max_entries: 0, address: \"127.0.0.1:6379\" }"), [
             "t.yaml:8:23: state.max_entries: 0 is out of range (expected 1-100000000)",
-            "t.yaml:8:26: state.address: not supported by this version of gatehouse (expected one of `backend`, `max_entries`)",
+            "t.yaml:8:35: state.address: `address` applies to `backend: redis` (expected `backend: redis`, or no `address`)",
         ])
     }
 }

@@ -61,22 +61,75 @@ enum RootSection {
         return AdminConfig(address: enabled ? address : nil)
     }
 
-    /// `state`: where replay keys (token `jti`, webhook deliveries) are kept.
+    /// `state`: where replay keys (token `jti`, webhook deliveries) and rate cells are kept.
     static func readState(_ node: ConfigNode) -> StateConfig {
         var config = StateConfig()
-        guard let map = node.mapping(keys: ["backend", "max_entries"], planned: ["address", "password", "tls", "key_prefix", "timeout"]) else {
-            return config
-        }
-        if let backendNode = map.optional("backend") {
+        let redisKeys = ["address", "password", "tls", "key_prefix", "timeout", "connections"]
+        guard let map = node.mapping(keys: ["backend", "max_entries"] + redisKeys) else { return config }
+        let backend = map.optional("backend").flatMap { backendNode -> String? in
             switch backendNode.string() {
-            case "memory": break
-            case "redis": backendNode.report("`redis` is not supported by this version of gatehouse", expected: "`memory`")
-            case let other?: backendNode.report("unknown backend `\(other)`", expected: "`memory`")
-            case nil: break
+            case "memory": return "memory"
+            case "redis": return "redis"
+            case let other?:
+                backendNode.report("unknown backend `\(other)`", expected: "`memory` or `redis`")
+                return nil
+            case nil: return nil
+            }
+        } ?? "memory"
+        if backend == "redis" {
+            if map.has("max_entries") {
+                map.optional("max_entries")?.report("`max_entries` bounds the in-memory store", expected: "no `max_entries` with `backend: redis`")
+            }
+            config.redis = readRedis(node, map)
+        } else {
+            for key in redisKeys where map.has(key) {
+                map.optional(key)?.report("`\(key)` applies to `backend: redis`", expected: "`backend: redis`, or no `\(key)`")
+            }
+            if let entries = map.optional("max_entries")?.int(in: 1...100_000_000) { config.maxEntries = entries }
+        }
+        return config
+    }
+
+    static func readRedis(_ node: ConfigNode, _ map: MappingReader) -> RedisConfig? {
+        guard let address = map.required("address", expected: "`host:port` of the Redis server")?.hostPort() else { return nil }
+        var config = RedisConfig(address: address, location: node.location)
+        var valid = true
+        if let passwordNode = map.optional("password") {
+            if let reference = passwordNode.secretReference() { config.password = reference } else { valid = false }
+        }
+        if let prefixNode = map.optional("key_prefix") {
+            if let prefix = prefixNode.string(), prefix.utf8.count <= 64, prefix.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x7B && $0 != 0x7D }) {
+                config.keyPrefix = prefix
+            } else {
+                prefixNode.report("not a key prefix", expected: "up to 64 printable characters without spaces or braces, e.g. `gatehouse:`")
+                valid = false
             }
         }
-        if let entries = map.optional("max_entries")?.int(in: 1...100_000_000) { config.maxEntries = entries }
-        return config
+        if let timeoutNode = map.optional("timeout") {
+            if let timeout = timeoutNode.duration(), timeout <= .seconds(10) {
+                config.timeout = timeout
+            } else {
+                if timeoutNode.duration() != nil { timeoutNode.report("a state store answer is awaited at most 10 s", expected: "e.g. `50ms`") }
+                valid = false
+            }
+        }
+        if let connectionsNode = map.optional("connections") {
+            if let count = connectionsNode.int(in: 1...64) { config.connections = count } else { valid = false }
+        }
+        if let tlsNode = map.optional("tls") {
+            guard let tls = tlsNode.mapping(keys: ["ca", "server_name", "certificate", "private_key"]) else { return nil }
+            var settings = RedisTLSConfig()
+            settings.caFile = tls.optional("ca")?.nonEmptyString()
+            settings.serverName = tls.optional("server_name")?.nonEmptyString()
+            settings.certificatePath = tls.optional("certificate")?.nonEmptyString()
+            settings.privateKey = tls.optional("private_key")?.secretReference()
+            if tls.has("certificate") != tls.has("private_key") {
+                tlsNode.report("a client certificate needs its key", expected: "both `certificate` and `private_key`, or neither")
+                valid = false
+            }
+            config.tls = settings
+        }
+        return valid ? config : nil
     }
 
     static func readDecisionLog(_ node: ConfigNode) -> DecisionLogConfig {
