@@ -62,6 +62,11 @@ public final class Gateway: Sendable {
         let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
+        if let redis = config.state.redis {
+            // Until the Redis store is wired in, never pretend: shared state in memory would let
+            // a replay through another instance.
+            throw ConfigErrors([ConfigIssue(location: redis.location, keyPath: "state.backend", message: "`redis` is not available in this build")])
+        }
         self.stateStore = InMemoryStateStore(
             replayCapacity: replayCapacity ?? config.state.maxEntries, rateCapacity: config.state.maxEntries)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
