@@ -21,11 +21,15 @@ test: deps
 	SWIFTNIO_STRICT=1 $(SWIFT) test --skip-build
 	$(MAKE) check-conf
 
-## Every file in conf/ must pass `gatehouse check` (with development certificates in dev-certs/).
+## Every file in conf/ must pass `gatehouse check` (with development certificates in dev-certs/,
+## and placeholder webhook secrets: `check` resolves secrets as `serve` would).
+EXAMPLE_SECRETS = GITHUB_WEBHOOK_SECRET=example GITHUB_WEBHOOK_SECRET_OLD=example-old \
+	STRIPE_WEBHOOK_SECRET=whsec_example SLACK_SIGNING_SECRET=example SHOPIFY_WEBHOOK_SECRET=example \
+	STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw PARTNER_WEBHOOK_SECRET=example
 check-conf:
 	$(SWIFT) build --product gatehouse
 	.build/debug/gatehouse dev-certs --out dev-certs >/dev/null
-	@for file in conf/*.yaml; do .build/debug/gatehouse check --config $$file || exit 1; done
+	@for file in conf/*.yaml; do $(EXAMPLE_SECRETS) .build/debug/gatehouse check --config $$file || exit 1; done
 
 ## Benchmark against nginx (see Benchmarks/README.md).
 bench:
