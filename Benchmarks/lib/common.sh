@@ -250,10 +250,11 @@ http {
     fastcgi_temp_path $d/fastcgi;
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
-    # POST /hook (the webhook scenarios): nginx reads the whole body off the connection
-    # (\`return\` discards it, reading it, so keep-alive holds) and answers 200 "ok". The log
-    # line per delivery shows that the body arrived in full (\$request_length) and that the
-    # proxy's upstream connection is reused (\$connection_requests); run.sh's check reads it.
+    # POST /hook (the webhook scenarios): answers 200 "ok"; \`return\` does not buffer the
+    # body but discards it, i.e. reads it off the connection before the next request there,
+    # so keep-alive holds. The log line per delivery (\$request_length counts only what was
+    # read before the answer) shows the forwarded Content-Length and that the proxy's
+    # upstream connection is reused (\$connection_requests); run.sh's check reads it.
     log_format hook '\$connection \$connection_requests \$request_length \$content_length \$status';
     server {
         listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
