@@ -250,12 +250,18 @@ http {
     fastcgi_temp_path $d/fastcgi;
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
-    # POST /hook (the webhook scenarios): answers 200 "ok"; \`return\` does not buffer the
-    # body but discards it, i.e. reads it off the connection before the next request there,
-    # so keep-alive holds. The log line per delivery (\$request_length counts only what was
-    # read before the answer) shows the forwarded Content-Length and that the proxy's
-    # upstream connection is reused (\$connection_requests); run.sh's check reads it.
+    # POST /hook (the webhook scenarios): like a webhook receiver, nginx reads the whole
+    # body (into memory: client_body_buffer_size) before it answers 200 "ok". A bare
+    # \`return\` would answer before the body has arrived, and a proxy still streaming the
+    # body would then have to drop the connection; so /hook is proxied, without the body,
+    # to /hook-ok on this same nginx, which nginx does only once the body is read. The log
+    # line per delivery (\$request_length includes the body) shows it arrived in full and
+    # that the proxy's upstream connection is reused (\$connection_requests).
     log_format hook '\$connection \$connection_requests \$request_length \$content_length \$status';
+    upstream self {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 16;
+    }
     server {
         listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
         root $TMP/www;
@@ -263,6 +269,15 @@ http {
             client_max_body_size 1m;
             client_body_buffer_size 512k;
             access_log $d/hook.log hook buffer=256k flush=1s;
+            proxy_pass http://self/hook-ok;
+            proxy_pass_request_body off;
+            proxy_method GET;
+            proxy_set_header Content-Length "";
+            proxy_set_header Content-Type "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /hook-ok {
             default_type text/plain;
             return 200 "ok\n";
         }
