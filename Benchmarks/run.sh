@@ -350,7 +350,7 @@ if [[ -n "$WEBHOOK_BODY_BYTES" ]]; then
     hooklog=$TMP/nginx-upstream/hook.log
     # Every delivery the upstream saw (the one-request checks and the good curl ones) came
     # with Content-Length = the body size, was read in full before the answer
-    # (\$request_length >= it) and got 200, and upstream connections carried several.
+    # ($request_length >= it) and got 200, and upstream connections carried several.
     short=$(awk -v n="$WEBHOOK_BODY_BYTES" '$4 != n || $3 < n || $5 != 200' "$hooklog" | wc -l)
     total=$(wc -l <"$hooklog")
     reused=$(awk '$2 > 1' "$hooklog" | wc -l)
