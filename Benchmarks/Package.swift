@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // HMAC-SHA256 of the webhook deliveries gh-load signs (--webhook-github-secret).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         // The gateway itself, for benchmarks of its parts (gh-state: the replay store).
         .package(name: "gatehouse", path: ".."),
     ],
@@ -30,12 +32,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
             name: "gh-state",
             dependencies: [.product(name: "GatehouseCore", package: "gatehouse")]
         ),
-        .testTarget(name: "gh-loadTests", dependencies: ["gh-load"]),
+        .testTarget(
+            name: "gh-loadTests",
+            dependencies: ["gh-load", .product(name: "Crypto", package: "swift-crypto")]
+        ),
     ]
 )

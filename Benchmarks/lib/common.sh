@@ -217,6 +217,7 @@ gatehouse_root_extra=""           # top level, e.g. trust_domains:
 gatehouse_listener_extra=""       # under the listener (4 spaces), e.g. max_connections, timeouts
 gatehouse_listener_tls_extra=""   # under the listener's tls: (6 spaces), e.g. client_certificates
 gatehouse_route_extra=""          # under the route (4 spaces), e.g. peers
+gatehouse_routes_extra=""         # whole routes (list items, 2 spaces) before the route `all`
 
 # Client certificates required on both proxies, against the same CA:
 # nginx verifies the chain; Gatehouse verifies the X.509-SVID against the trust
@@ -249,9 +250,37 @@ http {
     fastcgi_temp_path $d/fastcgi;
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
+    # POST /hook (the webhook scenarios): like a webhook receiver, nginx reads the whole
+    # body (into memory: client_body_buffer_size) before it answers 200 "ok". A bare
+    # \`return\` would answer before the body has arrived, and a proxy still streaming the
+    # body would then have to drop the connection; so /hook is proxied, without the body,
+    # to /hook-ok on this same nginx, which nginx does only once the body is read. The log
+    # line per delivery (\$request_length includes the body) shows it arrived in full and
+    # that the proxy's upstream connection is reused (\$connection_requests).
+    log_format hook '\$connection \$connection_requests \$request_length \$content_length \$status';
+    upstream self {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 16;
+    }
     server {
         listen 127.0.0.1:$UPSTREAM_PORT backlog=4096;
         root $TMP/www;
+        location = /hook {
+            client_max_body_size 1m;
+            client_body_buffer_size 512k;
+            access_log $d/hook.log hook buffer=256k flush=1s;
+            proxy_pass http://self/hook-ok;
+            proxy_pass_request_body off;
+            proxy_method GET;
+            proxy_set_header Content-Length "";
+            proxy_set_header Content-Type "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location = /hook-ok {
+            default_type text/plain;
+            return 200 "ok\n";
+        }
     }
 }
 EOF
@@ -325,6 +354,7 @@ upstreams:
   origin:
     endpoints: ["127.0.0.1:$UPSTREAM_PORT"]
 routes:
+$gatehouse_routes_extra
   - name: all
     match:
       path_prefix: /
@@ -373,6 +403,76 @@ start_gatehouse_notoken() { # needs GATEHOUSE_NOTOKEN_PORT, GATEHOUSE_NOTOKEN_AD
     local GATEHOUSE_PORT=$GATEHOUSE_NOTOKEN_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_NOTOKEN_ADMIN_PORT
     local gatehouse_route_extra=$gatehouse_notoken_route_extra
     start_gatehouse
+}
+
+# A second Gatehouse for the webhook scenarios (peer gatehouse-nowebhook, in
+# $TMP/gatehouse-nowebhook): the same configuration on its own ports, with
+# gatehouse_nowebhook_routes_extra as its extra routes (the same POST /hook route without
+# `webhook:`).
+gatehouse_nowebhook_routes_extra=""
+start_gatehouse_nowebhook() { # needs GATEHOUSE_NOWEBHOOK_PORT, GATEHOUSE_NOWEBHOOK_ADMIN_PORT
+    local GATEHOUSE_INSTANCE=gatehouse-nowebhook
+    local GATEHOUSE_PORT=$GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT
+    local gatehouse_routes_extra=$gatehouse_nowebhook_routes_extra
+    start_gatehouse
+}
+
+# ---------------------------------------------------------------------------
+# GitHub webhooks (the webhook scenarios). The secret is $TMP/webhook/secret (64 hex
+# characters, no trailing newline), read by Gatehouse (`file:`) and gh-load
+# (`--webhook-github-secret file:...`).
+# ---------------------------------------------------------------------------
+make_webhook_secret() {
+    mkdir -p "$TMP/webhook"
+    printf '%s' "$(openssl rand -hex 32)" >"$TMP/webhook/secret"
+    chmod 600 "$TMP/webhook/secret"
+}
+
+# The POST /hook route with and without the webhook requirement. Both Gatehouses get
+# state.max_entries 4,000,000: every delivery leaves two replay keys for `tolerance` (30 s),
+# so the default 1,000,000 would fill at ~16k deliveries/s.
+use_gatehouse_webhook() {
+    gatehouse_root_extra+="
+state:
+  max_entries: 4000000"
+    local route="  - name: hook
+    match:
+      path: /hook
+      methods: [POST]
+    upstream: origin"
+    gatehouse_routes_extra="$route
+    webhook:
+      scheme: github
+      secrets: [\"file:$TMP/webhook/secret\"]
+      tolerance: 30s
+      max_body: 512KiB"
+    gatehouse_nowebhook_routes_extra="$route
+    max_body_bytes: 512KiB"
+}
+
+# Writes one GitHub delivery of SIZE bytes for curl: DIR/body and DIR/headers (header
+# lines for curl -H @file). KIND good signs it with the secret, bad with a wrong one.
+# Every call makes a new body and delivery id (the gateway refuses replays).
+make_webhook_delivery() { # dir size good|bad
+    mkdir -p "$1"
+    python3 - "$1" "$2" "$3" "$TMP/webhook/secret" <<'PYEOF'
+import hashlib, hmac, os, sys
+d, size, kind, secret_file = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+secret = open(secret_file, "rb").read()
+if kind == "bad":
+    secret = secret + b"x"
+nonce = os.urandom(8).hex()
+head = '{"check":"' + nonce + '","zen":"'
+body = (head + "b" * (size - len(head) - 2) + '"}').encode()
+assert len(body) == size, len(body)
+open(os.path.join(d, "body"), "wb").write(body)
+sig = hmac.new(secret, body, hashlib.sha256).hexdigest()
+with open(os.path.join(d, "headers"), "w") as f:
+    f.write("Content-Type: application/json\n")
+    f.write("X-GitHub-Event: push\n")
+    f.write("X-GitHub-Delivery: check-" + nonce + "\n")
+    f.write("X-Hub-Signature-256: sha256=" + sig + "\n")
+PYEOF
 }
 
 # ---------------------------------------------------------------------------

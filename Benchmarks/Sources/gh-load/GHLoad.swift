@@ -70,6 +70,12 @@ struct GHLoad: ParsableCommand {
     @Option(name: .customLong("tokens-offset"), help: "With --tokens-file: start at this token (0-based, modulo the file's count), e.g. where the previous run against the same server stopped.")
     var tokensOffset: Int = 0
 
+    @Option(name: .customLong("webhook-github-secret"), help: "POST GitHub-signed webhook deliveries (X-Hub-Signature-256, X-GitHub-Delivery), each one distinct, signed with this secret ('file:/path' reads the file's bytes exactly).")
+    var webhookGithubSecret: String?
+
+    @Option(name: .customLong("body-size"), help: "With --webhook-github-secret: bytes of each delivery's JSON body (64...67108864).")
+    var bodySize: Int = 1024
+
     @Option(name: .customLong("grace"), help: "Seconds past the deadline after which outstanding requests are cut and counted as errors.")
     var grace: Double = 5
 
@@ -104,6 +110,13 @@ struct GHLoad: ParsableCommand {
         guard tokensOffset >= 0 else { throw ValidationError("--tokens-offset must be >= 0") }
         if tokensFile != nil, headers.contains(where: { $0.lowercased().hasPrefix("authorization:") }) {
             throw ValidationError("--tokens-file and an Authorization --header exclude each other")
+        }
+        if webhookGithubSecret != nil {
+            guard (WebhookDeliveries.minimumBodySize...WebhookDeliveries.maximumBodySize).contains(bodySize) else {
+                throw ValidationError("--body-size must be \(WebhookDeliveries.minimumBodySize)...\(WebhookDeliveries.maximumBodySize)")
+            }
+            guard tokensFile == nil else { throw ValidationError("--webhook-github-secret and --tokens-file exclude each other") }
+            guard hold == nil else { throw ValidationError("--webhook-github-secret and --hold exclude each other") }
         }
         let target = try Target(parsing: url)
         guard target.isLoopback else {
@@ -144,7 +157,8 @@ struct GHLoad: ParsableCommand {
             sslContext: try makeSSLContext(for: target),
             newConnectionPerRequest: newConnection,
             extraHeaders: extra,
-            tokens: try tokensFile.map { try TokenPool(file: $0, offset: tokensOffset) }
+            tokens: try tokensFile.map { try TokenPool(file: $0, offset: tokensOffset) },
+            webhook: try webhookGithubSecret.map { WebhookDeliveries(secret: try readWebhookSecret($0), bodySize: bodySize) }
         )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         defer { try? group.syncShutdownGracefully() }

@@ -19,6 +19,8 @@ struct LoadConfig: Sendable {
     var extraHeaders: [(String, String)]
     /// With --tokens-file: every request takes the next token as its Authorization header.
     var tokens: TokenPool? = nil
+    /// With --webhook-github-secret: every request is a POST of the next signed delivery.
+    var webhook: WebhookDeliveries? = nil
     var connectTimeout: TimeAmount = .seconds(3)
     /// Pause before reconnecting after a failed connection, so a dead peer
     /// produces a bounded trickle of errors rather than a busy loop.
@@ -165,8 +167,14 @@ final class ConnectionWorker {
         headers.add(name: "User-Agent", value: "gh-load")
         headers.add(name: "Accept", value: "*/*")
         if config.newConnectionPerRequest { headers.add(name: "Connection", value: "close") }
+        if let webhook = config.webhook {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(webhook.bodySize))
+            headers.add(name: "X-GitHub-Event", value: "push")
+        }
         for (n, v) in config.extraHeaders { headers.add(name: n, value: v) }
-        self.requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: config.target.path, headers: headers)
+        self.requestHead = HTTPRequestHead(
+            version: .http1_1, method: config.webhook == nil ? .GET : .POST, uri: config.target.path, headers: headers)
     }
 
     func start() {
@@ -267,6 +275,17 @@ final class ConnectionWorker {
         var head = requestHead
         if let tokens = config.tokens {
             head.headers.replaceOrAdd(name: "Authorization", value: tokens.next())
+        }
+        if let webhook = config.webhook {
+            let delivery = webhook.next()
+            head.headers.add(name: "X-GitHub-Delivery", value: delivery.id)
+            head.headers.add(name: "X-Hub-Signature-256", value: delivery.signature)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            // The shared prefix (the same storage every time) and this delivery's suffix.
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(webhook.prefix)), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: delivery.suffix))), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            return
         }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
