@@ -864,6 +864,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private func becomeIdle() {
         exchange = nil
         snapshot = nil
+        // A refused webhook body stays here otherwise, in front of the next request's.
+        bufferedBody.removeAll()
         state = .idle
         requestEndSeen = false
         clientReadsPausedForUpstream = false

@@ -138,6 +138,25 @@ final class WebhookEndToEndTests: XCTestCase {
         XCTAssertEqual(fixture.records(atLeast: 2).map(\.reason), ["upstream.unavailable", "upstream.unavailable"])
     }
 
+    /// A refused delivery's body must not stay behind in front of the next delivery on the
+    /// same keep-alive connection (found by the benchmark harness).
+    func testARefusedDeliveryDoesNotSpoilTheNextOneOnTheConnection() async throws {
+        let fixture = try await fixture()
+        defer { Task { await fixture.shutdown() } }
+        let bad = Array(#"{"n":1}"#.utf8)
+        let good = Array(#"{"n":2}"#.utf8)
+        func request(_ body: [UInt8], secret: String) throws -> [String] {
+            var arguments = ["-X", "POST", "--data-binary", "@" + (try bodyFile(body)), "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\\n"]
+            for header in WebhookSender.headers(.github, secret: secret, body: body) { arguments += ["-H", header] }
+            return arguments + [fixture.baseURL + "/hooks/github"]
+        }
+        let result = try Shell.run("/usr/bin/curl", ["-sS", "--cacert", fixture.pki.caCertificate]
+            + (try request(bad, secret: "wrong")) + ["--next", "--cacert", fixture.pki.caCertificate]
+            + (try request(good, secret: Self.secrets[.github]!)))
+        XCTAssertEqual(result.stdout.split(separator: "\n"), ["401 1", "200 0"], "one connection, the second delivery accepted: \(result.stderr)")
+        XCTAssertEqual(fixture.upstream.waitForRequests(1).first?.bodySHA256, Self.sha256(good))
+    }
+
     func testASenderRotatingItsSecretIsAcceptedAndTheIndexRecorded() async throws {
         let fixture = try await fixture()
         defer { Task { await fixture.shutdown() } }
