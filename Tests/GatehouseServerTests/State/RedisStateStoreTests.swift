@@ -1,0 +1,221 @@
+import Foundation
+import GatehouseCore
+import NIOCore
+import XCTest
+
+@testable import GatehouseServer
+
+/// `RedisStateStore` against a real `redis-server`.
+final class RedisStateStoreTests: RedisTestCase {
+    private let keyspace = RedisKeyspace(keyPrefix: "gh-test:", environment: "test")
+
+    private func insert(_ store: RedisStateStore, _ key: String, ttl: TimeInterval = 60) throws -> ReplayInsertion {
+        let loop = group.next()
+        return try value(store.insertIfAbsent(key, expiresAt: Date().addingTimeInterval(ttl), on: loop), on: loop)
+    }
+
+    private func rate(_ store: RedisStateStore, _ key: String, _ policy: RatePolicy) throws -> RateDecision? {
+        let loop = group.next()
+        return try value(store.rateLimit(key, policy: policy, on: loop), on: loop)
+    }
+
+    private func integer(_ admin: RedisClient, _ command: RedisCommand) throws -> Int64? {
+        guard case .integer(let number) = try value(admin.send(command, on: group.next())) else { return nil }
+        return number
+    }
+
+    func testReplayInsertDuplicateAndExpiry() throws {
+        server = try RedisServer.start()
+        let store = try makeStore(settings())
+        XCTAssertTrue(waitUntilConnected(store.client))
+        XCTAssertEqual(try insert(store, "delivery-1", ttl: 0.3), .inserted)
+        XCTAssertEqual(try insert(store, "delivery-1", ttl: 0.3), .duplicate)
+        XCTAssertEqual(try insert(store, "delivery-2", ttl: 0.3), .inserted, "another key is independent")
+        usleep(400_000)
+        XCTAssertEqual(try insert(store, "delivery-1", ttl: 0.3), .inserted, "after its TTL the key is new again")
+    }
+
+    func testReplayKeysAreHashedWithTheirTTL() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let store = try makeStore(settings())
+        XCTAssertTrue(waitUntilConnected(store.client))
+        XCTAssertEqual(try insert(store, "jti-abc", ttl: 30), .inserted)
+        let ttl = try integer(admin, RedisCommand("PTTL", .string(keyspace.key(.replay, "jti-abc"))))
+        XCTAssertNotNil(ttl)
+        XCTAssertTrue((29_000...30_000).contains(ttl ?? 0), "PX ttl from expiresAt: \(String(describing: ttl))")
+        let keys = try value(admin.send(RedisCommand("KEYS", "*"), on: group.next()))
+        XCTAssertEqual(keys, .array([.bulkString(ByteBuffer(string: keyspace.key(.replay, "jti-abc")))]), "one hashed key, no raw jti")
+    }
+
+    func testRemoveForgetsAKey() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let store = try makeStore(settings())
+        XCTAssertTrue(waitUntilConnected(store.client))
+        XCTAssertEqual(try insert(store, "delivery-9"), .inserted)
+        store.remove("delivery-9", on: group.next())
+        let gone = RedisServer.waitUntil(timeout: 2) {
+            (try? self.integer(admin, RedisCommand("EXISTS", .string(self.keyspace.key(.replay, "delivery-9"))))) == 0
+        }
+        XCTAssertTrue(gone)
+        XCTAssertEqual(try insert(store, "delivery-9"), .inserted, "the sender's retry is not a replay")
+    }
+
+    /// Two stores (two gateway instances) on one Redis share replay keys and rate cells.
+    func testTwoInstancesShareReplayKeysAndRateCells() throws {
+        server = try RedisServer.start()
+        let first = try makeStore(settings())
+        let second = try makeStore(settings())
+        XCTAssertTrue(waitUntilConnected(first.client) && waitUntilConnected(second.client))
+        XCTAssertEqual(try insert(first, "delivery-shared"), .inserted)
+        XCTAssertEqual(try insert(second, "delivery-shared"), .duplicate, "seen by the other instance")
+        XCTAssertEqual(try insert(second, "jti-shared"), .inserted)
+        XCTAssertEqual(try insert(first, "jti-shared"), .duplicate)
+
+        let policy = RatePolicy(count: 1, period: .seconds(60), burst: 2)
+        XCTAssertEqual(try rate(first, "peer-a", policy)?.allowed, true)
+        XCTAssertEqual(try rate(second, "peer-a", policy)?.allowed, true)
+        XCTAssertEqual(try rate(first, "peer-a", policy)?.allowed, false, "one limit across both instances")
+        XCTAssertEqual(try rate(second, "peer-a", policy)?.allowed, false)
+
+        var otherEnvironment = settings()
+        otherEnvironment.environment = "staging"
+        let staging = try makeStore(otherEnvironment)
+        XCTAssertTrue(waitUntilConnected(staging.client))
+        XCTAssertEqual(try insert(staging, "delivery-shared"), .inserted, "environments do not share keys")
+    }
+
+    /// The script makes the same decisions as `GCRA.evaluate`: the burst at once with
+    /// remaining counting down, then refusals with Retry-After up to T, then one request per T.
+    func testGCRABurstThenDenyMatchesGCRAEvaluate() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let store = try makeStore(settings(timeout: .seconds(1)))
+        XCTAssertTrue(waitUntilConnected(store.client))
+        let policy = RatePolicy(count: 10, period: .seconds(1), burst: 5)  // T = 100 ms, τ = 400 ms
+
+        // The reference: GCRA.evaluate with every request at the same instant.
+        var tat: Int64?
+        var expected: [RateDecision] = []
+        for _ in 0..<7 {
+            let step = GCRA.evaluate(tat: tat, now: 0, policy: policy)
+            tat = step.newTAT
+            expected.append(step.decision)
+        }
+        let started = Date()
+        let decisions = try (0..<7).map { _ in try XCTUnwrap(rate(store, "subject-1", policy)) }
+        let elapsedNanos = Int64(Date().timeIntervalSince(started) * 1e9)
+        XCTAssertLessThan(elapsedNanos, 90_000_000, "the sequence ran well within one T (else the comparison is off)")
+
+        XCTAssertEqual(decisions.map(\.allowed), expected.map(\.allowed))
+        XCTAssertEqual(decisions.map(\.allowed), [true, true, true, true, true, false, false])
+        XCTAssertEqual(decisions.map(\.remaining), expected.map(\.remaining))
+        XCTAssertEqual(decisions.map(\.remaining), [4, 3, 2, 1, 0, 0, 0])
+        for (got, want) in zip(decisions, expected) {
+            // Redis's clock ran on by at most `elapsed` during the sequence.
+            XCTAssertLessThanOrEqual(got.retryAfterNanos, want.retryAfterNanos)
+            XCTAssertGreaterThanOrEqual(got.retryAfterNanos, want.retryAfterNanos - elapsedNanos)
+            XCTAssertLessThanOrEqual(got.resetAfterNanos, want.resetAfterNanos)
+            XCTAssertGreaterThanOrEqual(got.resetAfterNanos, want.resetAfterNanos - elapsedNanos)
+        }
+        XCTAssertEqual(expected[5].retryAfterNanos, 100_000_000, "refused: one T until the next fits")
+        XCTAssertEqual(expected[5].resetAfterNanos, 500_000_000)
+
+        // The cell expires when it no longer matters: PTTL ≈ TAT − now ≤ burst × T.
+        let ttl = try integer(admin, RedisCommand("PTTL", .string(keyspace.key(.rateCell, "subject-1")))) ?? -1
+        XCTAssertTrue((1...500).contains(ttl), "PTTL \(ttl)")
+
+        // After Retry-After one more fits, then it is refused again.
+        usleep(UInt32(decisions[6].retryAfterNanos / 1000) + 20_000)
+        let next = try XCTUnwrap(rate(store, "subject-1", policy))
+        XCTAssertTrue(next.allowed)
+        XCTAssertEqual(next.remaining, 0)
+        XCTAssertEqual(try rate(store, "subject-1", policy)?.allowed, false)
+
+        // Idle keys vanish by themselves.
+        let expired = RedisServer.waitUntil(timeout: 2) {
+            (try? self.integer(admin, RedisCommand("EXISTS", .string(self.keyspace.key(.rateCell, "subject-1"))))) == 0
+        }
+        XCTAssertTrue(expired, "the cell expired with its TAT")
+        XCTAssertEqual(try rate(store, "subject-1", policy)?.remaining, 4, "a full burst again")
+    }
+
+    /// After `SCRIPT FLUSH` (as after a Redis restart), `EVALSHA` answers NOSCRIPT: the store
+    /// falls back to `EVAL` and loads the script again.
+    func testNOSCRIPTFallsBackToEVALAndReloads() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let store = try makeStore(settings(timeout: .seconds(1)))
+        XCTAssertTrue(waitUntilConnected(store.client))
+        let policy = RatePolicy(count: 100, period: .seconds(1), burst: 3)
+        let exists = RedisCommand("SCRIPT", "EXISTS", .string(GCRAScript.sha1))
+        XCTAssertEqual(try value(admin.send(exists, on: group.next())), .array([.integer(1)]), "loaded on connect, under the SHA-1 we compute")
+
+        XCTAssertEqual(try value(admin.send(RedisCommand("SCRIPT", "FLUSH"), on: group.next())), .simpleString("OK"))
+        XCTAssertEqual(try value(admin.send(exists, on: group.next())), .array([.integer(0)]))
+        XCTAssertEqual(try rate(store, "client-x", policy)?.remaining, 2, "answered through EVAL")
+        XCTAssertEqual(try rate(store, "client-x", policy)?.remaining, 1)
+        let reloaded = RedisServer.waitUntil(timeout: 2) {
+            (try? self.value(admin.send(exists, on: self.group.next()))) == .array([.integer(1)])
+        }
+        XCTAssertTrue(reloaded, "loaded again for the next EVALSHA")
+    }
+
+    /// No answer is never "inserted": with Redis slow or down, both operations fail with a
+    /// `StateStoreError` (replay checks fail closed; rate limits apply on_store_error).
+    func testSlowOrStoppedRedisFailsClosedAndRecovers() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let store = try makeStore(settings(timeout: .milliseconds(50), connections: 1))
+        XCTAssertTrue(waitUntilConnected(store.client))
+        let policy = RatePolicy(count: 10, period: .seconds(1), burst: 1)
+
+        _ = admin.send(RedisCommand("DEBUG", "SLEEP", "0.3"), on: group.next())
+        usleep(50_000)
+        XCTAssertThrowsError(try insert(store, "delivery-slow")) { error in
+            XCTAssertTrue((error as? StateStoreError)?.message.contains("timeout") == true, "\(error)")
+        }
+
+        server.stop()
+        XCTAssertTrue(RedisServer.waitUntil(timeout: 2) { !store.client.isConnected })
+        XCTAssertThrowsError(try insert(store, "delivery-down")) { XCTAssertTrue($0 is StateStoreError, "\($0)") }
+        XCTAssertThrowsError(try rate(store, "peer-down", policy)) { XCTAssertTrue($0 is StateStoreError, "\($0)") }
+
+        try server.restart()
+        let back = RedisServer.waitUntil(timeout: 3) { (try? self.insert(store, "delivery-after")) == .inserted }
+        XCTAssertTrue(back, "recovers by itself")
+        XCTAssertEqual(try rate(store, "peer-after", policy)?.allowed, true, "the script is loaded on the new connection")
+    }
+
+    /// Not an assertion on speed (the machine is shared): prints µs per round trip.
+    func testMeasureRoundTrips() throws {
+        server = try RedisServer.start()
+        let store = try makeStore(settings(timeout: .seconds(1)))
+        XCTAssertTrue(waitUntilConnected(store.client))
+        let loop = group.next()
+        let policy = RatePolicy(count: 1_000_000, period: .seconds(1), burst: 1000)
+        let count = 2000
+        var started = Date()
+        for index in 0..<count {
+            XCTAssertEqual(try value(store.insertIfAbsent("m-\(index)", expiresAt: Date().addingTimeInterval(60), on: loop), on: loop), .inserted)
+        }
+        let setMicros = Date().timeIntervalSince(started) * 1e6 / Double(count)
+        started = Date()
+        for index in 0..<count {
+            XCTAssertNotNil(try value(store.rateLimit("r-\(index % 10)", policy: policy, on: loop), on: loop))
+        }
+        let evalMicros = Date().timeIntervalSince(started) * 1e6 / Double(count)
+        started = Date()
+        let futures = (0..<count).map { index -> EventLoopFuture<ReplayInsertion> in
+            guard case .later(let future) = store.insertIfAbsent("p-\(index)", expiresAt: Date().addingTimeInterval(60), on: loop) else {
+                return loop.makeFailedFuture(StateStoreError(message: "not later"))
+            }
+            return future
+        }
+        let all = try value(EventLoopFuture.whenAllSucceed(futures, on: loop), timeout: 20)
+        let pipelinedMicros = Date().timeIntervalSince(started) * 1e6 / Double(count)
+        XCTAssertEqual(all.filter { $0 == .inserted }.count, count)
+        print(String(format: "redis round trips (loopback, sequential): SET NX %.0f µs, GCRA EVALSHA %.0f µs; pipelined SET NX %.1f µs each", setMicros, evalMicros, pipelinedMicros))
+    }
+}
