@@ -87,6 +87,44 @@ final class RedisClientTests: RedisTestCase {
         XCTAssertLessThan(recovery, .milliseconds(1_500), "back within the 1 s backoff cap (took \(recovery.nanoseconds / 1_000_000) ms)")
     }
 
+    /// The FIFO of a connection is bounded: with the server asleep, commands beyond the bound
+    /// fail at once instead of queueing.
+    func testCommandsBeyondTheInFlightBoundFailAtOnce() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        var settings = settings(timeout: .seconds(2), connections: 1)
+        settings.maxPendingCommandsPerConnection = 10
+        let client = try makeClient(settings)
+        XCTAssertTrue(waitUntilConnected(client))
+        let loop = group.next()
+        let sleeping = admin.send(RedisCommand("DEBUG", "SLEEP", "0.3"), on: loop)
+        usleep(50_000)
+        let held = (0..<10).map { _ in client.send(RedisCommand("PING"), on: loop) }
+        XCTAssertThrowsError(try value(client.send(RedisCommand("PING"), on: loop), timeout: 0.1)) { error in
+            XCTAssertEqual((error as? RedisClientError)?.kind, .backlogFull, "\(error)")
+        }
+        for future in held { XCTAssertEqual(try value(future), .simpleString("PONG"), "the ten in flight are answered") }
+        XCTAssertEqual(try value(sleeping), .simpleString("OK"))
+        XCTAssertEqual(try value(client.send(RedisCommand("PING"), on: loop)), .simpleString("PONG"), "room again")
+    }
+
+    /// A server that announces a 2 MB bulk string (over the 1 MiB bound) gets a protocol
+    /// error and a closed connection, not a 2 MB buffer.
+    func testHostileServerReplyIsAProtocolError() throws {
+        let hostile = try ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HostileRedisHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? hostile.close().wait() }
+        let client = try makeClient(settings(port: hostile.localAddress!.port!))
+        let message = try firstSettledFailure(client)
+        XCTAssertTrue(message.contains("protocol") && message.contains("exceeds the limit"), message)
+        XCTAssertFalse(client.isConnected)
+    }
+
     func testAuthenticationWithTheRightPassword() throws {
         server = try RedisServer.start(password: "s3cret-pass")
         var settings = settings()
@@ -163,5 +201,15 @@ final class RedisClientTests: RedisTestCase {
         }
         XCTAssertTrue(settled, "the first dial finishes: \(message)")
         return message
+    }
+}
+
+/// Answers anything with the start of a bulk string too long to accept.
+private final class HostileRedisHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "$2000000\r\n" + String(repeating: "x", count: 1000))), promise: nil)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import MetricsTestKit
 import NIOCore
 import XCTest
 
@@ -186,6 +187,32 @@ final class RedisStateStoreTests: RedisTestCase {
         let back = RedisServer.waitUntil(timeout: 3) { (try? self.insert(store, "delivery-after")) == .inserted }
         XCTAssertTrue(back, "recovers by itself")
         XCTAssertEqual(try rate(store, "peer-after", policy)?.allowed, true, "the script is loaded on the new connection")
+    }
+
+    /// Operators see round trips timed and failures counted by kind (closed label sets).
+    func testMetricsCountRoundTripsAndErrorsByKind() throws {
+        server = try RedisServer.start()
+        let admin = try makeAdminClient()
+        let metrics = TestMetrics()
+        let store = try makeStore(settings(timeout: .milliseconds(50), connections: 1), metrics: metrics)
+        XCTAssertTrue(waitUntilConnected(store.client))
+        let errors = "gatehouse_state_store_errors_total"
+        XCTAssertEqual(try insert(store, "d-1"), .inserted)
+        XCTAssertEqual(try rate(store, "p-1", RatePolicy(count: 5, period: .seconds(1), burst: 2))?.allowed, true)
+        XCTAssertEqual(try metrics.expectTimer("gatehouse_state_store_round_trip_seconds", [("backend", "redis"), ("op", "replay")]).values.count, 1)
+        XCTAssertEqual(try metrics.expectTimer("gatehouse_state_store_round_trip_seconds", [("backend", "redis"), ("op", "rate_limit")]).values.count, 1)
+
+        _ = try value(admin.send(RedisCommand("SCRIPT", "FLUSH"), on: group.next()))
+        XCTAssertNotNil(try rate(store, "p-1", RatePolicy(count: 5, period: .seconds(1), burst: 2)))
+        XCTAssertEqual(metrics.counterTotal(label: "gatehouse_state_store_script_reloads_total"), 1)
+
+        _ = admin.send(RedisCommand("DEBUG", "SLEEP", "0.3"), on: group.next())
+        usleep(50_000)
+        XCTAssertThrowsError(try insert(store, "d-2"))
+        XCTAssertEqual(metrics.counterTotal(label: errors, dimensions: [("backend", "redis"), ("kind", "timeout")]), 1)
+        XCTAssertThrowsError(try insert(store, "d-3"), "fails fast while the connection is re-dialled")
+        XCTAssertEqual(metrics.counterTotal(label: errors, dimensions: [("backend", "redis"), ("kind", "unavailable")]), 1)
+        XCTAssertEqual(metrics.counterTotal(label: errors), 2, "nothing else counted")
     }
 
     /// Not an assertion on speed (the machine is shared): prints µs per round trip.

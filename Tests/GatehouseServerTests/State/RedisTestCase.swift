@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -46,8 +47,8 @@ class RedisTestCase: XCTestCase {
         return client
     }
 
-    func makeStore(_ settings: RedisStoreSettings) throws -> RedisStateStore {
-        let store = try RedisStateStore(settings: settings, group: group, logger: logger)
+    func makeStore(_ settings: RedisStoreSettings, metrics: (any MetricsFactory)? = nil) throws -> RedisStateStore {
+        let store = try RedisStateStore(settings: settings, group: group, logger: logger, metricsFactory: metrics ?? NOOPMetricsHandler.instance)
         closers.append { store.close() }
         return store
     }

@@ -112,7 +112,7 @@ final class RedisConnectionSlot: Sendable {
             state.value.hadProblem = false
             logger.info("redis connection restored")
         } else {
-            logger.debug("redis connected")
+            logger.info("redis connected")
         }
         channel.closeFuture.hop(to: eventLoop).whenComplete { _ in self.disconnected(channel) }
     }

@@ -16,11 +16,12 @@ import NIOCore
 final class RedisStateStore: StateStore {
     let client: RedisClient
     private let keyspace: RedisKeyspace
-    private let metrics = RedisStoreMetrics()
+    private let metrics: RedisStoreMetrics
 
     /// Builds the TLS context (if any) and starts connecting; commands fail fast until a
-    /// connection is up.
-    init(settings: RedisStoreSettings, group: any EventLoopGroup, logger: Logger) throws {
+    /// connection is up. Throws only for unusable TLS material.
+    init(settings: RedisStoreSettings, group: any EventLoopGroup, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory) throws {
+        self.metrics = RedisStoreMetrics(factory: metricsFactory)
         self.keyspace = RedisKeyspace(keyPrefix: settings.keyPrefix, environment: settings.environment)
         self.client = try RedisClient(
             settings: settings,
@@ -74,9 +75,18 @@ final class RedisStateStore: StateStore {
         return .later(observe(answer, op: .rateLimit, started: started))
     }
 
-    /// Stops reconnecting and closes the connections; commands in flight fail.
+    /// True when at least one connection to Redis is up (for readiness and the admin page).
+    var isConnected: Bool { client.isConnected }
+
+    /// Stops reconnecting and closes the connections; commands in flight fail. Call it (and
+    /// wait for it) before the event loop group shuts down.
     func close() -> EventLoopFuture<Void> {
         client.close()
+    }
+
+    /// `close()` for async callers.
+    func shutdown() async {
+        try? await client.close().get()
     }
 
     /// Counts the round trip, and turns any failure into a `StateStoreError` (counted by kind).
@@ -115,7 +125,8 @@ struct RedisStoreReplyError: Error, CustomStringConvertible {
     }
 }
 
-/// The store's metrics, made once: labels come from closed sets.
+/// The store's metrics, made once: labels come from closed sets. Round trips are timed per
+/// operation (successful ones); failures are counted by kind.
 struct RedisStoreMetrics: Sendable {
     enum Operation: String, CaseIterable, Sendable {
         case replay, remove
@@ -129,18 +140,21 @@ struct RedisStoreMetrics: Sendable {
 
     private let roundTrips: [Operation: Metrics.Timer]
     private let errors: [String: Counter]
-    let scriptReloads = Counter(label: "gatehouse_state_store_script_reloads_total", dimensions: [("backend", "redis")])
+    /// `NOSCRIPT` answers (the script was run by `EVAL` and loaded again).
+    let scriptReloads: Counter
 
-    init() {
+    init(factory: any MetricsFactory) {
         var roundTrips: [Operation: Metrics.Timer] = [:]
         for op in Operation.allCases {
-            roundTrips[op] = Metrics.Timer(label: "gatehouse_state_store_round_trip_seconds", dimensions: [("backend", "redis"), ("op", op.rawValue)])
+            roundTrips[op] = Metrics.Timer(
+                label: "gatehouse_state_store_round_trip_seconds", dimensions: [("backend", "redis"), ("op", op.rawValue)], factory: factory)
         }
         self.roundTrips = roundTrips
         var errors: [String: Counter] = [:]
         for kind in Self.errorKinds {
-            errors[kind] = Counter(label: "gatehouse_state_store_errors_total", dimensions: [("backend", "redis"), ("kind", kind)])
+            errors[kind] = Counter(label: "gatehouse_state_store_errors_total", dimensions: [("backend", "redis"), ("kind", kind)], factory: factory)
         }
+        self.scriptReloads = Counter(label: "gatehouse_state_store_script_reloads_total", dimensions: [("backend", "redis")], factory: factory)
         self.errors = errors
     }
 
