@@ -1,6 +1,8 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Logging
 import NIOEmbedded
+import NIOPosix
 import XCTest
 
 @testable import GatehouseServer
@@ -121,5 +123,25 @@ final class RedisConnectionHandlerTests: XCTestCase {
         XCTAssertNotEqual(keyspace.key(.rateCell, "delivery-12345/secret"), key)
         XCTAssertEqual(keyspace.key(.replay, "delivery-12345/secret"), key, "stable")
         XCTAssertNotEqual(RedisKeyspace(keyPrefix: "gh:", environment: "staging").key(.replay, "delivery-12345/secret"), key)
+    }
+
+    func testAddressesParse() {
+        XCTAssertTrue(RedisStoreSettings.parseAddress("redis.internal:6380")! == ("redis.internal", 6380))
+        XCTAssertTrue(RedisStoreSettings.parseAddress("10.0.0.5")! == ("10.0.0.5", 6379))
+        XCTAssertTrue(RedisStoreSettings.parseAddress("[::1]:7000")! == ("::1", 7000))
+        for bad in ["", ":6379", "host:", "host:0", "host:70000", "[::1", "[::1]x", "host:abc"] {
+            XCTAssertNil(RedisStoreSettings.parseAddress(bad), bad)
+        }
+    }
+
+    func testSettingsProblemsAreNamedAndRefused() {
+        var settings = RedisStoreSettings(host: "127.0.0.1", port: 6379, environment: "prod")
+        XCTAssertEqual(settings.problems, [])
+        settings.keyPrefix = "gh:{x}:"
+        settings.connections = 0
+        settings.timeout = .zero
+        XCTAssertEqual(settings.problems.count, 3, "\(settings.problems)")
+        XCTAssertTrue(settings.problems.contains { $0.hasPrefix("state.key_prefix") })
+        XCTAssertThrowsError(try RedisClient(settings: settings, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test")))
     }
 }

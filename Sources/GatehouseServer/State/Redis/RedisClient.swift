@@ -16,10 +16,11 @@ final class RedisClient: Sendable {
     private let nextSlot = ManagedAtomic<Int>(0)
     private let isClosed = ManagedAtomic<Bool>(false)
 
-    /// Builds the TLS context (if any) and starts dialling every connection.
+    /// Builds the TLS context (if any) and starts dialling every connection. Throws for
+    /// settings with `problems` or unusable TLS material.
     /// - Parameter setupCommands: sent on every new connection after `AUTH` (e.g. `SCRIPT LOAD`).
     init(settings: RedisStoreSettings, group: any EventLoopGroup, setupCommands: [RedisCommand] = [], logger: Logger) throws {
-        precondition(settings.connections > 0, "a pool has at least one connection")
+        if let problem = settings.problems.first { throw RedisClientError(kind: .unavailable, message: "invalid settings: \(problem)") }
         let connector = try RedisConnector(settings: settings, setupCommands: setupCommands)
         self.slots = (0..<settings.connections).map { index in
             RedisConnectionSlot(index: index, eventLoop: group.next(), connector: connector, settings: settings, logger: logger)

@@ -43,12 +43,15 @@ struct RedisConnector: Sendable {
         let expectedName = self.tlsExpectedName
         let limits = self.limits
         let handshake = eventLoop.makePromise(of: Void.self)
-        if tlsContext == nil { handshake.succeed(()) }
-        // Bounds the TLS handshake (the set-up commands have their own timeouts).
-        let handshakeTimeout = eventLoop.scheduleTask(in: connectTimeout) {
-            handshake.fail(RedisClientError(kind: .unavailable, message: "TLS handshake with \(self.address) timed out"))
+        if tlsContext == nil {
+            handshake.succeed(())
+        } else {
+            // Bounds the TLS handshake (the set-up commands have their own timeouts).
+            let handshakeTimeout = eventLoop.scheduleTask(in: connectTimeout) {
+                handshake.fail(RedisClientError(kind: .unavailable, message: "TLS handshake with \(self.address) timed out"))
+            }
+            handshake.futureResult.whenComplete { _ in handshakeTimeout.cancel() }
         }
-        handshake.futureResult.whenComplete { _ in handshakeTimeout.cancel() }
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

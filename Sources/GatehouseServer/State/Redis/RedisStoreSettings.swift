@@ -34,6 +34,25 @@ struct RedisStoreSettings: Sendable {
         self.environment = environment
     }
 
+    /// What is wrong with these settings, as messages naming the `state` key; empty when usable.
+    /// `RedisStateStore` refuses settings with problems.
+    var problems: [String] {
+        var problems: [String] = []
+        if host.isEmpty { problems.append("state.address: the host is empty") }
+        if !(1...65535).contains(port) { problems.append("state.address: port \(port) is not 1...65535") }
+        // A brace would move the Redis Cluster hash tag off the per-key part.
+        if keyPrefix.contains(where: { $0 == "{" || $0 == "}" }) { problems.append("state.key_prefix: must not contain { or }") }
+        if environment.contains(where: { $0 == "{" || $0 == "}" }) { problems.append("environment: must not contain { or } (it is part of Redis keys)") }
+        if timeout <= .zero { problems.append("state.timeout: must be more than 0") }
+        if connectTimeout <= .zero { problems.append("state.connect_timeout: must be more than 0") }
+        if !(1...64).contains(connections) { problems.append("state.connections: \(connections) is not 1...64") }
+        if maxPendingCommandsPerConnection < 1 { problems.append("state.max_pending: must be at least 1") }
+        if reconnectBackoff.initial <= .zero || reconnectBackoff.maximum < reconnectBackoff.initial {
+            problems.append("state.reconnect_backoff: needs 0 < initial <= maximum")
+        }
+        return problems
+    }
+
     /// `host:port`, `[v6]:port`; the port defaults to 6379.
     static func parseAddress(_ address: String) -> (host: String, port: Int)? {
         var host = Substring(address)
