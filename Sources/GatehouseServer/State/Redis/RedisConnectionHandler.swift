@@ -33,6 +33,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         fail(RedisClientError(kind: .connectionClosed, message: "connection closed"))
         timer?.cancel()
+        timer = nil  // its action holds this handler
         self.context = nil
     }
 
