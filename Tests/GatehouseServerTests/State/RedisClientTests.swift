@@ -7,27 +7,30 @@ import XCTest
 
 /// The RESP client against a real `redis-server`.
 final class RedisClientTests: RedisTestCase {
-    /// 1,000 commands in flight at once from two event loops, on two pipelined connections:
-    /// every reply reaches its own command, on the caller's loop.
+    /// 1,000 commands in flight at once from two event loops, on two pipelined connections
+    /// (one per loop) and on one shared connection (half the commands cross to the other
+    /// loop): every reply reaches its own command, on the caller's loop.
     func testPipelinedCommandsFromTwoEventLoopsAreAllAnsweredCorrectly() throws {
         server = try RedisServer.start()
-        let client = try makeClient(settings(timeout: .seconds(5), connections: 2))
-        XCTAssertTrue(waitUntilConnected(client))
         let loops = [group.next(), group.next()]
         XCTAssertFalse(loops[0] === loops[1])
-        let batches = loops.enumerated().map { index, loop in
-            loop.flatSubmit {
-                let futures = (0..<500).map { number in
-                    let payload = "loop\(index)-\(number)-" + String(repeating: "x", count: number % 50)
-                    return client.send(RedisCommand("ECHO", .string(payload)), on: loop).map { reply in
-                        (reply.string == payload && loop.inEventLoop) ? 1 : 0
+        for connections in [2, 1] {
+            let client = try makeClient(settings(timeout: .seconds(5), connections: connections))
+            XCTAssertTrue(waitUntilConnected(client))
+            let batches = loops.enumerated().map { index, loop in
+                loop.flatSubmit {
+                    let futures = (0..<500).map { number in
+                        let payload = "loop\(index)-\(number)-" + String(repeating: "x", count: number % 50)
+                        return client.send(RedisCommand("ECHO", .string(payload)), on: loop).map { reply in
+                            (reply.string == payload && loop.inEventLoop) ? 1 : 0
+                        }
                     }
+                    return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
                 }
-                return EventLoopFuture.whenAllSucceed(futures, on: loop).map { $0.reduce(0, +) }
             }
+            let correct = try batches.map { try value($0, timeout: 20) }
+            XCTAssertEqual(correct, [500, 500], "\(connections) connection(s): every reply matched its command, on its caller's loop")
         }
-        let correct = try batches.map { try value($0, timeout: 20) }
-        XCTAssertEqual(correct, [500, 500], "every reply matched its command and completed on its caller's loop")
     }
 
     /// A server that stops answering (DEBUG SLEEP 0.3) trips the 50 ms timeout, not the event
