@@ -137,6 +137,22 @@ final class RedisClientTests: RedisTestCase {
         XCTAssertEqual(try value(client.send(RedisCommand("PING"), on: group.next())), .simpleString("PONG"))
     }
 
+    /// Redis 6 ACLs: `AUTH username password`.
+    func testAuthenticationAsANamedUser() throws {
+        server = try RedisServer.start(extraArguments: ["--user", "default", "off", "--user", "gatehouse", "on", ">user-pass", "~*", "&*", "+@all"])
+        var settings = settings()
+        settings.username = "gatehouse"
+        settings.password = Array("user-pass".utf8)
+        let client = try makeClient(settings)
+        XCTAssertTrue(waitUntilConnected(client))
+        XCTAssertEqual(try value(client.send(RedisCommand("ACL", "WHOAMI"), on: group.next())).string, "gatehouse")
+
+        settings.username = nil  // `AUTH user-pass` is the disabled default user's
+        let wrong = try makeClient(settings)
+        let message = try firstSettledFailure(wrong)
+        XCTAssertTrue(message.contains("WRONGPASS"), message)
+    }
+
     func testMissingPasswordIsAClearError() throws {
         server = try RedisServer.start(password: "s3cret-pass")
         let client = try makeClient(settings())

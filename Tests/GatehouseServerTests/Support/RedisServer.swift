@@ -26,14 +26,19 @@ final class RedisServer {
     let tlsPort: Int?
     let password: String?
     private let tls: TLS?
+    private let extraArguments: [String]
     private let directory: String
     private var process: Process?
 
     /// Starts a server and waits (at most 10 s) until it answers PING. Fails the test and
     /// throws when it cannot.
-    static func start(password: String? = nil, tls: TLS? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RedisServer {
+    /// - Parameter extraArguments: more `redis-server` options, one word per element.
+    static func start(
+        password: String? = nil, tls: TLS? = nil, extraArguments: [String] = [], file: StaticString = #filePath, line: UInt = #line
+    ) throws -> RedisServer {
         do {
-            let server = try RedisServer(port: try freePort(), tlsPort: tls == nil ? nil : try freePort(), password: password, tls: tls)
+            let server = try RedisServer(
+                port: try freePort(), tlsPort: tls == nil ? nil : try freePort(), password: password, tls: tls, extraArguments: extraArguments)
             try server.launch()
             return server
         } catch {
@@ -42,7 +47,8 @@ final class RedisServer {
         }
     }
 
-    private init(port: Int, tlsPort: Int?, password: String?, tls: TLS?) throws {
+    private init(port: Int, tlsPort: Int?, password: String?, tls: TLS?, extraArguments: [String]) throws {
+        self.extraArguments = extraArguments
         self.port = port
         self.tlsPort = tlsPort
         self.password = password
@@ -79,6 +85,7 @@ final class RedisServer {
             "--dir", directory, "--enable-debug-command", "local", "--daemonize", "no",
         ]
         if let password { arguments += ["--requirepass", password] }
+        arguments += extraArguments
         if let tls, let tlsPort {
             arguments += [
                 "--tls-port", String(tlsPort), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
