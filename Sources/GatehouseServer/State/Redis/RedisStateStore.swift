@@ -19,7 +19,7 @@ final class RedisStateStore: StateStore {
     private let metrics: RedisStoreMetrics
 
     /// Builds the TLS context (if any) and starts connecting; commands fail fast until a
-    /// connection is up. Throws only for unusable TLS material.
+    /// connection is up. Throws for settings with `problems` or unusable TLS material.
     init(settings: RedisStoreSettings, group: any EventLoopGroup, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory) throws {
         self.metrics = RedisStoreMetrics(factory: metricsFactory)
         self.keyspace = RedisKeyspace(keyPrefix: settings.keyPrefix, environment: settings.environment)
