@@ -3,6 +3,7 @@ import GatehouseCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -445,20 +446,34 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         guard let exchange, let head = exchange.head else { return }
         let body = Self.contiguous(bufferedBody, allocator: context.channel.allocator)
         bufferedBody = body.readableBytes > 0 ? [body] : []
-        let verdict = body.withUnsafeReadableBytes { bytes in
-            verifier.verify(headers: head.headers, body: bytes, now: Date())
+        let headers = head.headers
+        let verify: @Sendable () -> WebhookVerdict = {
+            body.withUnsafeReadableBytes { bytes in verifier.verify(headers: headers, body: bytes, now: Date()) }
         }
-        switch verdict {
-        case .invalid(let reason, _):
-            respondWithError(reason, close: false, context: context)
-            return
-        case .valid(let delivery):
-            exchange.webhook = DecisionRecord.Webhook(
-                scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
-                publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
-            rememberDelivery(delivery.replayKeys.map(\.value)[...], expiresAt: delivery.replayExpiresAt, context: context)
+        // A large body is hashed on the thread pool: SHA-256 runs at about 2 GB/s, so a
+        // 64 MiB delivery would hold this event loop (and every connection on it) for ~30 ms.
+        let answer: StateAnswer<WebhookVerdict> =
+            body.readableBytes <= Self.inlineVerificationBytes
+            ? .now(verify()) : .later(NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop, verify))
+        awaitAnswer(answer, context: context) { handler, result in
+            guard let exchange = handler.exchange else { return }
+            switch result {
+            case .success(.invalid(let reason, _)):
+                handler.respondWithError(reason, close: false, context: context)
+            case .success(.valid(let delivery)):
+                exchange.webhook = DecisionRecord.Webhook(
+                    scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
+                    publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
+                handler.rememberDelivery(delivery.replayKeys.map(\.value)[...], expiresAt: delivery.replayExpiresAt, context: context)
+            case .failure:
+                // The thread pool is gone: the process is shutting down.
+                handler.respondWithError(.stateUnavailable, close: true, context: context)
+            }
         }
     }
+
+    /// Webhook bodies up to this size are verified on the event loop (a few µs per KiB).
+    static let inlineVerificationBytes = 64 * 1024
 
     /// Inserts a verified delivery's replay keys one by one; any seen before is a replay.
     private func rememberDelivery(_ keys: ArraySlice<String>, expiresAt: Date, context: ChannelHandlerContext) {

@@ -175,12 +175,16 @@ final class WebhookEndToEndTests: XCTestCase {
         let headers = WebhookSender.headers(.shopify, secret: Self.secrets[.shopify]!, body: body)
         XCTAssertEqual(try post(fixture, "/hooks/shopify", body: body, headers: headers, chunked: true).status, 200, "exactly max_body, chunked")
         XCTAssertEqual(fixture.upstream.waitForRequests(1).first?.bodySHA256, Self.sha256(body))
+        // Verified off the event loop (over 64 KiB), refused all the same when it does not match.
+        var tampered = body
+        tampered[1000] ^= 0x01
+        XCTAssertEqual(try post(fixture, "/hooks/shopify", body: tampered, headers: headers).status, 401)
 
         let over = body + [0x41]
         let overHeaders = WebhookSender.headers(.shopify, secret: Self.secrets[.shopify]!, body: over)
         XCTAssertEqual(try post(fixture, "/hooks/shopify", body: over, headers: overHeaders).status, 413, "one byte over, with content-length")
         XCTAssertEqual(try post(fixture, "/hooks/shopify", body: over, headers: overHeaders, chunked: true).status, 413, "one byte over, chunked")
-        XCTAssertEqual(fixture.records(atLeast: 3).map(\.reason), ["allowed", "request.too_large", "request.too_large"])
+        XCTAssertEqual(fixture.records(atLeast: 4).map(\.reason), ["allowed", "webhook.bad_signature", "request.too_large", "request.too_large"])
         XCTAssertEqual(fixture.upstream.requests.count, 1)
     }
 
