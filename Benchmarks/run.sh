@@ -188,6 +188,30 @@ webhook_scenario() { # body-bytes label
     LOADGEN_ARGS+=("${CHECK_ARGS[@]}")
 }
 
+# Rate limits (issue 6): the tls-keepalive GET of 1 KiB (server-only TLS) on a route with a
+# rate limit high enough to admit every request (key ip, 1,000,000/s, burst 1,000,000), so
+# each request pays the GCRA cell update and nothing else changes:
+#   gatehouse          rate_limit: bench, in-memory store (default state)
+#   gatehouse-nolimit  the same configuration without the rate limit
+#   gatehouse-redis    gatehouse with state: { backend: redis, address: 127.0.0.1:REDIS_PORT,
+#                      timeout: 50ms } against a redis-server started here; the Redis
+#                      commands of each measured run (INFO commandstats before and after)
+#                      give commands per request (issue 6: one round trip per request)
+scenario_ratelimit() {
+    scenario_tls_keepalive
+    SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body on a rate-limited route (GCRA, key ip, $RATELIMIT_RATE/s: every request admitted); $CONNECTIONS connections"
+    SCENARIO_PEERS=(gatehouse gatehouse-nolimit gatehouse-redis)
+    SCENARIO_RATIOS=("gatehouse gatehouse-nolimit" "gatehouse-redis gatehouse-nolimit")
+    # Informative: the in-memory limit should cost little.
+    SCENARIO_TARGETS=("rps >= 0.90 gatehouse gatehouse-nolimit")
+    peer_url[gatehouse-nolimit]="https://127.0.0.1:$GATEHOUSE_NOLIMIT_PORT/1k.bin"
+    peer_args[gatehouse-nolimit]="--ca $TMP/pki/ca.pem"
+    peer_url[gatehouse-redis]="https://127.0.0.1:$GATEHOUSE_REDIS_PORT/1k.bin"
+    peer_args[gatehouse-redis]="--ca $TMP/pki/ca.pem"
+    use_gatehouse_ratelimit
+    RATELIMIT_SCENARIO=1
+}
+
 # ---------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------
@@ -223,11 +247,14 @@ done
 bench_init   # traps, tools, gh-load, $TMP with the PKI and the 1 KiB body
 read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
     GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT \
-    GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT <<<"$(free_ports 10)"
+    GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT \
+    GATEHOUSE_NOLIMIT_PORT GATEHOUSE_NOLIMIT_ADMIN_PORT GATEHOUSE_REDIS_PORT GATEHOUSE_REDIS_ADMIN_PORT \
+    REDIS_PORT <<<"$(free_ports 15)"
 
 declare -A peer_url peer_args PEER_LABEL
 CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
 WEBHOOK_BODY_BYTES=""   # webhook scenarios: the body size (the summary adds MB/s)
+RATELIMIT_SCENARIO=""   # ratelimit scenario: RateLimit-Policy checks, Redis commands per request
 # Row labels in the table (a new peer without one shows its name).
 PEER_LABEL[direct]="direct (HTTP, no TLS)"
 PEER_LABEL[nginx]="nginx"
@@ -236,13 +263,15 @@ PEER_LABEL[gatehouse-notoken]="gatehouse (no token)"
 PEER_LABEL[haproxy]="haproxy"
 PEER_LABEL[haproxy-notoken]="haproxy (no token)"
 PEER_LABEL[gatehouse-nowebhook]="gatehouse (no webhook)"
+PEER_LABEL[gatehouse-nolimit]="gatehouse (no limit)"
+PEER_LABEL[gatehouse-redis]="gatehouse (redis)"
 "$SCENARIO_FN"
 
 # ---------------------------------------------------------------------------
 # Start everything
 # ---------------------------------------------------------------------------
 log "scenario $SCENARIO: $SCENARIO_DESC"
-log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT gatehouse-nowebhook=$GATEHOUSE_NOWEBHOOK_PORT admin=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT"
+log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT gatehouse-nowebhook=$GATEHOUSE_NOWEBHOOK_PORT admin=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT gatehouse-nolimit=$GATEHOUSE_NOLIMIT_PORT admin=$GATEHOUSE_NOLIMIT_ADMIN_PORT gatehouse-redis=$GATEHOUSE_REDIS_PORT admin=$GATEHOUSE_REDIS_ADMIN_PORT redis=$REDIS_PORT"
 start_upstream
 ACTIVE_PEERS=()
 SKIPPED_NOTES=()
@@ -359,6 +388,55 @@ if [[ -n "$WEBHOOK_BODY_BYTES" ]]; then
     log "check upstream: $total deliveries, each read in full ($WEBHOOK_BODY_BYTES bytes) and answered 200; $reused of them on a reused upstream connection"
 fi
 
+# Rate-limit scenario: with curl, a request through each rate-limited peer gets 200 with
+# RateLimit-Policy "bench";q=1000000;w=1 and a RateLimit field, and its decision record says
+# the store decided (store ok: not `error`, which would mean Redis did not answer and the
+# request was admitted unchecked); gatehouse-nolimit answers 200 without those fields. For
+# gatehouse-redis the request must also have reached Redis (EVALSHA/EVAL/SET calls grew).
+last_rate_record() { # peer -> the last decision record's rate_limit object, waiting up to 3 s
+    local f=$TMP/$1/decisions.jsonl rec=""
+    for _ in $(seq 1 30); do
+        rec=$(tail -n 1 "$f" 2>/dev/null | grep -o '"rate_limit":{[^}]*}' || true)
+        [[ -n "$rec" ]] && break
+        sleep 0.1
+    done
+    echo "$rec"
+}
+if [[ -n "$RATELIMIT_SCENARIO" ]]; then
+    want_policy="\"$RATELIMIT_NAME\";q=$RATELIMIT_RATE;w=1"
+    for peer in "${ACTIVE_PEERS[@]}"; do
+        [[ $peer == gatehouse-redis ]] && r0=$(redis_cmdstats)
+        hdrs=$(curl -sS -D - -o /dev/null --max-time 5 --cacert "$TMP/pki/ca.pem" "${peer_url[$peer]}" | tr -d '\r' || true)
+        status=$(head -n 1 <<<"$hdrs" | awk '{print $2}')
+        policy=$(grep -i '^ratelimit-policy:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        rl=$(grep -i '^ratelimit:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        if [[ $peer == *-nolimit ]]; then
+            [[ $status == 200 && -z "$policy" && -z "$rl" ]] \
+                || die "$peer: a request got HTTP $status with RateLimit-Policy '$policy', RateLimit '$rl'; expected 200 without them"
+            log "check $peer: HTTP $status, no RateLimit-Policy (expected: no limit)"
+            continue
+        fi
+        if [[ $status != 200 || "$policy" != "$want_policy" || "$rl" != "\"$RATELIMIT_NAME\";r="* ]]; then
+            tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
+            die "$peer: a request got HTTP $status with RateLimit-Policy '$policy', RateLimit '$rl'; expected 200 with RateLimit-Policy $want_policy"
+        fi
+        rec=$(last_rate_record "$peer")
+        if [[ "$rec" != *'"store":"ok"'* ]]; then
+            tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
+            die "$peer: the check request's decision record has rate_limit '$rec', expected store ok"
+        fi
+        extra=""
+        if [[ $peer == gatehouse-redis ]]; then
+            r1=$(redis_cmdstats)
+            read -r es0 e0 s0 t0 <<<"$r0"; read -r es1 e1 s1 t1 <<<"$r1"
+            [[ $(( es1 + e1 + s1 - es0 - e0 - s0 )) -gt 0 ]] \
+                || die "$peer: the check request made no EVALSHA/EVAL/SET call on Redis (before '$r0', after '$r1')"
+            extra="; Redis: $(( t1 - t0 )) command(s) for it (EVALSHA $(( es1 - es0 )), EVAL $(( e1 - e0 )), SET $(( s1 - s0 )))"
+        fi
+        log "check $peer: HTTP $status, RateLimit-Policy: $policy, RateLimit: $rl; decision $rec$extra"
+    done
+fi
+
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="$BENCH_DIR/results/$STAMP-$SCENARIO"
 mkdir -p "$OUT"
@@ -370,7 +448,7 @@ mkdir -p "$OUT"
     echo "nginx: $("$NGINX" -v 2>&1)"
     echo "openssl: $(openssl version)"
     [[ " ${ACTIVE_PEERS[*]} " == *" haproxy "* ]] && echo "haproxy: $(haproxy -v 2>&1 | head -n 1)"
-    echo "gatehouse: ${GATEHOUSE:-none} ${GATEHOUSE_SKIP_REASON:+(skipped: $GATEHOUSE_SKIP_REASON)}"
+    echo "gatehouse: ${GATEHOUSE:-none}"   # skipped peers and why: the SKIPPED lines below
     echo "git: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "active peers: ${ACTIVE_PEERS[*]}"
 } >"$OUT/env.txt"
@@ -384,8 +462,13 @@ cp "$TMP/nginx-proxy/nginx.conf" "$OUT/nginx-proxy.conf" 2>/dev/null || true
 cp "$TMP/gatehouse/gatehouse.yaml" "$OUT/gatehouse.yaml" 2>/dev/null || true
 cp "$TMP/gatehouse/stdout.log" "$OUT/gatehouse.stdout.log" 2>/dev/null || true
 cp "$TMP/gatehouse/stderr.log" "$OUT/gatehouse.stderr.log" 2>/dev/null || true
-cp "$TMP/gatehouse-notoken/gatehouse.yaml" "$OUT/gatehouse-notoken.yaml" 2>/dev/null || true
-cp "$TMP/gatehouse-nowebhook/gatehouse.yaml" "$OUT/gatehouse-nowebhook.yaml" 2>/dev/null || true
+for d in "$TMP"/gatehouse-*/; do   # the other Gatehouse instances: config, and output if any
+    name=$(basename "$d")
+    cp "$d/gatehouse.yaml" "$OUT/$name.yaml" 2>/dev/null || true
+    [[ -s "$d/stdout.log" ]] && cp "$d/stdout.log" "$OUT/$name.stdout.log"
+    [[ -s "$d/stderr.log" ]] && cp "$d/stderr.log" "$OUT/$name.stderr.log"
+done
+[[ -n "$REDIS_PID" ]] && echo "redis: $(redis-server --version 2>&1)" >>"$OUT/env.txt"
 cp "$TMP/haproxy/haproxy.cfg" "$OUT/haproxy.cfg" 2>/dev/null || true
 cp "$TMP/haproxy-notoken/haproxy.cfg" "$OUT/haproxy-notoken.cfg" 2>/dev/null || true
 cp "$TMP/tokens/token.txt" "$TMP/tokens/jwks.json" "$OUT/" 2>/dev/null || true
@@ -410,26 +493,55 @@ for round in $(seq 1 "$ROUNDS"); do
             wline=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$WARMUP" 2>>"$OUT/gh-load.stderr") || true
             tokens_used "$peer" "$wline"
         fi
+        # gatehouse-redis: Redis's command counters and CPU around the measured run.
+        redis_run=0
+        if [[ $peer == gatehouse-redis && -n "$REDIS_PID" ]]; then
+            redis_run=1; rc0=$(redis_cmdstats) || die "redis-server does not answer INFO"; rt0=$(tree_ticks "$REDIS_PID")
+        fi
         p0=$(tree_ticks "${PEER_PID[$peer]}"); u0=$(tree_ticks "$UPSTREAM_PID")
         # shellcheck disable=SC2046
         line=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$SECONDS_PER_RUN" 2>>"$OUT/gh-load.stderr") \
             || die "gh-load failed for $peer (see $OUT/gh-load.stderr)"
         p1=$(tree_ticks "${PEER_PID[$peer]}"); u1=$(tree_ticks "$UPSTREAM_PID")
+        redis_fields=""
+        if [[ $redis_run -eq 1 ]]; then
+            rt1=$(tree_ticks "$REDIS_PID"); rc1=$(redis_cmdstats) || die "redis-server does not answer INFO"
+        fi
         tokens_used "$peer" "$line"
         reqs=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$line")
         proxy_cpu=null
         [[ -n "${PEER_PID[$peer]}" ]] && proxy_cpu=$(per_req $(( p1 - p0 )) "$reqs")
         upstream_cpu=$(per_req $(( u1 - u0 )) "$reqs")
+        if [[ $redis_run -eq 1 ]]; then
+            read -r es0 e0 s0 t0 <<<"$rc0"; read -r es1 e1 s1 t1 <<<"$rc1"
+            cmds_per_req=$(awk -v c=$(( t1 - t0 )) -v n="$reqs" 'BEGIN { if (n > 0) printf "%.4f", c / n; else print "null" }')
+            redis_fields=",\"redis_evalsha\":$(( es1 - es0 )),\"redis_eval\":$(( e1 - e0 )),\"redis_set\":$(( s1 - s0 )),\"redis_commands\":$(( t1 - t0 )),\"redis_commands_per_req\":$cmds_per_req,\"redis_cpu_ticks\":$(( rt1 - rt0 )),\"redis_cpu_us_per_req\":$(per_req $(( rt1 - rt0 )) "$reqs")"
+        fi
         record="{\"round\":$round,\"peer\":\"$peer\",\"scenario\":\"$SCENARIO\",${line#\{}"
-        record="${record%\}},\"proxy_cpu_ticks\":$(( p1 - p0 )),\"upstream_cpu_ticks\":$(( u1 - u0 )),\"clk_tck\":$CLK_TCK,\"proxy_cpu_us_per_req\":$proxy_cpu,\"upstream_cpu_us_per_req\":$upstream_cpu}"
+        record="${record%\}},\"proxy_cpu_ticks\":$(( p1 - p0 )),\"upstream_cpu_ticks\":$(( u1 - u0 )),\"clk_tck\":$CLK_TCK,\"proxy_cpu_us_per_req\":$proxy_cpu,\"upstream_cpu_us_per_req\":$upstream_cpu$redis_fields}"
         echo "$record" >>"$OUT/rounds.jsonl"
-        log "[$run_no/$total_runs] round $round $peer: $line proxy_cpu_us/req=$proxy_cpu upstream_cpu_us/req=$upstream_cpu"
+        log "[$run_no/$total_runs] round $round $peer: $line proxy_cpu_us/req=$proxy_cpu upstream_cpu_us/req=$upstream_cpu${redis_fields:+ redis_commands/req=$cmds_per_req}"
     done
 done
+
+# Rate-limit scenario: what the store did for every request, from the decision records
+# (store ok = the store decided; full = the in-memory store was full; error = Redis did not
+# answer in time and on_store_error admitted the request unchecked).
+if [[ -n "$RATELIMIT_SCENARIO" ]]; then
+    sleep 1.5   # let the decision logs catch up
+    for peer in "${ACTIVE_PEERS[@]}"; do
+        [[ $peer == *-nolimit ]] && continue
+        f=$TMP/$peer/decisions.jsonl
+        printf '%s\t%s\t%s\t%s\t%s\n' "$peer" "$(grep -c '"store":"ok"' "$f" || true)" \
+            "$(grep -c '"store":"full"' "$f" || true)" "$(grep -c '"store":"error"' "$f" || true)" \
+            "$(wc -l <"$f")" >>"$OUT/rate-store.tsv"
+    done
+fi
 
 # ---------------------------------------------------------------------------
 # Summary: medians over rounds, ratios to nginx.
 # ---------------------------------------------------------------------------
+SUMMARY_RATELIMIT=$RATELIMIT_SCENARIO SUMMARY_STORE_TSV=$OUT/rate-store.tsv \
 SUMMARY_UNIT=$SCENARIO_UNIT SUMMARY_BODY_BYTES=$WEBHOOK_BODY_BYTES SUMMARY_TARGETS=$(printf '%s\n' "${SCENARIO_TARGETS[@]}") \
 SUMMARY_RATIOS=$(printf '%s\n' "${SCENARIO_RATIOS[@]}") \
 python3 - "$OUT/rounds.jsonl" "$OUT/peers.tsv" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
@@ -509,6 +621,37 @@ for key, op, factor, a, b in targets:
     else:
         met = v <= float(factor) if op == "<=" else v >= float(factor)
         print(f"{what}: {v:.2f}x, {'MET' if met else 'NOT MET'}")
+if os.environ.get("SUMMARY_RATELIMIT"):
+    # Issue 6: Redis round trips per request, target one. Counted as the commands Redis
+    # executed during each measured gatehouse-redis run (INFO commandstats, INFO itself
+    # excluded) over the requests gh-load completed in it.
+    rl = labels.get("gatehouse-redis", "gatehouse-redis")
+    rr = [r for r in runs if r["peer"] == "gatehouse-redis" and r.get("redis_commands") is not None]
+    per = [r["redis_commands_per_req"] for r in rr if r.get("redis_commands_per_req") is not None]
+    what = f"target: {rl} Redis commands per request 1.00 (one round trip; MET if <= 1.05)"
+    if per:
+        m = statistics.median(per)
+        c = sum(r["redis_commands"] for r in rr); n = sum(r["requests"] for r in rr)
+        es = sum(r["redis_evalsha"] for r in rr); ev = sum(r["redis_eval"] for r in rr); st = sum(r["redis_set"] for r in rr)
+        print(f"{rl}: Redis commands per request {m:.3f} (median; per round "
+              + ", ".join(f"{x:.3f}" for x in per) + ")")
+        print(f"  all measured runs: {c:,} commands for {n:,} requests ({c / n:.3f}): "
+              f"EVALSHA {es:,}, EVAL {ev:,}, SET {st:,}, other {c - es - ev - st:,}")
+        rc, pc = med("gatehouse-redis", "redis_cpu_us_per_req"), med("gatehouse-redis", "proxy_cpu_us_per_req")
+        if rc is not None:
+            print(f"  redis-server CPU {rc:,.1f} µs/req (not in proxy CPU; gatehouse + redis-server {pc + rc:,.1f} µs/req)"
+                  if pc is not None else f"  redis-server CPU {rc:,.1f} µs/req")
+        print(f"{what}: {m:.2f}, {'MET' if m <= 1.05 else 'NOT MET'}")
+    else:
+        print(f"{what}: NOT MEASURED (gatehouse-redis not in this run)")
+    tsv = os.environ.get("SUMMARY_STORE_TSV", "")
+    if tsv and os.path.exists(tsv):
+        for l in open(tsv):
+            p, ok, full, err, total = l.rstrip("\n").split("\t")
+            print(f"{labels.get(p, p)} decision records: rate_limit store ok {int(ok):,}, full {int(full):,}, "
+                  f"error {int(err):,} (of {int(total):,} records)")
+            if int(err) or int(full):
+                print(f"*** {p}: {int(err) + int(full):,} requests admitted without the store deciding (store error/full)")
 for s in skipped:
     print(f"*** {s}")
 EOF
