@@ -17,6 +17,7 @@ demo: deps
 ## Run the whole test suite, then check every example configuration. SWIFTNIO_STRICT turns
 ## NIO misuse (e.g. scheduling on an event loop that was shut down) into a crash, not a warning.
 test: deps
+	@scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests
 	SWIFTNIO_STRICT=1 $(SWIFT) test --skip-build
 	$(MAKE) check-conf

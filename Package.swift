@@ -88,6 +88,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // In-memory metrics: the Redis store's counters are asserted.
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
     ]

@@ -62,13 +62,8 @@ public final class Gateway: Sendable {
         let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
-        if let redis = config.state.redis {
-            // Until the Redis store is wired in, never pretend: shared state in memory would let
-            // a replay through another instance.
-            throw ConfigErrors([ConfigIssue(location: redis.location, keyPath: "state.backend", message: "`redis` is not available in this build")])
-        }
-        self.stateStore = InMemoryStateStore(
-            replayCapacity: replayCapacity ?? config.state.maxEntries, rateCapacity: config.state.maxEntries)
+        self.stateStore = try StateStoreSetup.make(
+            config, replayCapacity: replayCapacity, group: group, logger: logger, environment: environment)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
                 let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }
@@ -233,6 +228,8 @@ public final class Gateway: Sendable {
         let refresherTasks = state.withLockedValue { $0.refresherTasks }
         for task in refresherTasks { task.cancel() }
         for task in refresherTasks { await task.value }
+        // Its connections live on the event loops too.
+        if let redis = stateStore as? RedisStateStore { await redis.shutdown() }
         decisionLog.shutdown()
         // A quiescing helper fails a promise on its loop when it goes away: let that happen
         // now, while the loops still run.
