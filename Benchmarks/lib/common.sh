@@ -513,8 +513,11 @@ start_redis() { # needs REDIS_PORT
 }
 
 # Commands the Redis server has executed so far, from INFO commandstats:
-# "EVALSHA EVAL SET TOTAL", TOTAL being calls + rejected_calls of every command except INFO
-# (ours). Fails if the server does not answer.
+# "EVALSHA EVAL SET TIME GET TOTAL", TOTAL being calls + rejected_calls of every command
+# except INFO (ours). Redis counts the commands a Lua script runs (redis.call) like a
+# client's: Gatehouse's GCRA script runs TIME, GET and (when it admits) SET inside each
+# EVALSHA, so TOTAL is not the round trips; see redis_monitor_probe. Fails if the server
+# does not answer.
 redis_cmdstats() {
     "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" INFO commandstats 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
         /^cmdstat_/ {
@@ -527,8 +530,27 @@ redis_cmdstats() {
             if (name == "evalsha") evalsha = calls
             if (name == "eval") eval_ = calls
             if (name == "set") set_ = calls
+            if (name == "time") time_ = calls
+            if (name == "get") get_ = calls
         }
-        END { printf "%d %d %d %d\n", evalsha, eval_, set_, total }'
+        END { printf "%d %d %d %d %d %d\n", evalsha, eval_, set_, time_, get_, total }'
+}
+
+# Round trips, exactly: MONITOR shows each command with its origin, "[0 127.0.0.1:PORT]" for
+# a client's and "[0 lua]" for one a script ran. While it watches, gh-load sends a bounded
+# number of requests through URL; prints "REQUESTS CLIENT_COMMANDS SCRIPT_COMMANDS". Not
+# during a measured run: MONITOR costs Redis (and the machine) a lot.
+redis_monitor_probe() { # url requests gh-load-args...
+    local url=$1 n=$2 f=$TMP/redis/monitor.txt line reqs mon
+    shift 2
+    spawn timeout 30 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$f" 2>&1
+    mon=$SPAWNED_PID
+    for _ in $(seq 1 50); do grep -q '^OK' "$f" 2>/dev/null && break; sleep 0.1; done
+    line=$("$GH_LOAD" --url "$url" "$@" --connections "$CONNECTIONS" --max-requests "$n" --duration 20 2>/dev/null | tail -n 1)
+    sleep 0.5   # the last commands reach the monitor
+    stop_group "$mon"
+    reqs=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$line")
+    echo "${reqs:-0} $(grep -c '\[[0-9]* [0-9.]*:[0-9]*\]' "$f" || true) $(grep -c '\[[0-9]* lua\]' "$f" || true)"
 }
 
 # ---------------------------------------------------------------------------
