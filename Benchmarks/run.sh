@@ -429,7 +429,7 @@ if [[ -n "$RATELIMIT_SCENARIO" ]]; then
         extra=""
         if [[ $peer == gatehouse-redis ]]; then
             r1=$(redis_cmdstats)
-            read -r es0 e0 s0 _ _ t0 <<<"$r0"; read -r es1 e1 s1 _ _ t1 <<<"$r1"
+            read -r es0 e0 s0 _ _ t0 _ <<<"$r0"; read -r es1 e1 s1 _ _ t1 _ <<<"$r1"
             [[ $(( es1 + e1 - es0 - e0 )) -gt 0 ]] \
                 || die "$peer: the check request made no EVALSHA/EVAL call on Redis (before '$r0', after '$r1')"
             extra="; Redis executed $(( t1 - t0 )) command(s) for it (EVALSHA $(( es1 - es0 )), EVAL $(( e1 - e0 )), SET $(( s1 - s0 )))"
@@ -522,13 +522,13 @@ for round in $(seq 1 "$ROUNDS"); do
         [[ -n "${PEER_PID[$peer]}" ]] && proxy_cpu=$(per_req $(( p1 - p0 )) "$reqs")
         upstream_cpu=$(per_req $(( u1 - u0 )) "$reqs")
         if [[ $redis_run -eq 1 ]]; then
-            read -r es0 e0 s0 ti0 g0 t0 <<<"$rc0"; read -r es1 e1 s1 ti1 g1 t1 <<<"$rc1"
+            read -r es0 e0 s0 ti0 g0 t0 all0 <<<"$rc0"; read -r es1 e1 s1 ti1 g1 t1 all1 <<<"$rc1"
             # Client commands (round trips) = every command but those the GCRA script runs
             # (TIME, GET, SET: no route here sends a SET of its own; the MONITOR probe checks).
             client=$(( (t1 - t0) - (ti1 - ti0) - (g1 - g0) - (s1 - s0) ))
             cmds_per_req=$(awk -v c=$(( t1 - t0 )) -v n="$reqs" 'BEGIN { if (n > 0) printf "%.4f", c / n; else print "null" }')
             client_per_req=$(awk -v c="$client" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.4f", c / n; else print "null" }')
-            redis_fields=",\"redis_evalsha\":$(( es1 - es0 )),\"redis_eval\":$(( e1 - e0 )),\"redis_set\":$(( s1 - s0 )),\"redis_time\":$(( ti1 - ti0 )),\"redis_get\":$(( g1 - g0 )),\"redis_commands\":$(( t1 - t0 )),\"redis_commands_per_req\":$cmds_per_req,\"redis_client_commands\":$client,\"redis_client_commands_per_req\":$client_per_req,\"redis_cpu_ticks\":$(( rt1 - rt0 )),\"redis_cpu_us_per_req\":$(per_req $(( rt1 - rt0 )) "$reqs")"
+            redis_fields=",\"redis_evalsha\":$(( es1 - es0 )),\"redis_eval\":$(( e1 - e0 )),\"redis_set\":$(( s1 - s0 )),\"redis_time\":$(( ti1 - ti0 )),\"redis_get\":$(( g1 - g0 )),\"redis_commands\":$(( t1 - t0 )),\"redis_commands_per_req\":$cmds_per_req,\"redis_client_commands\":$client,\"redis_client_commands_per_req\":$client_per_req,\"redis_cpu_ticks\":$(( rt1 - rt0 )),\"redis_cpu_us_per_req\":$(per_req $(( rt1 - rt0 )) "$reqs"),\"redis_by_command\":\"$(redis_cmdstats_delta "$all0" "$all1")\""
         fi
         record="{\"round\":$round,\"peer\":\"$peer\",\"scenario\":\"$SCENARIO\",${line#\{}"
         record="${record%\}},\"proxy_cpu_ticks\":$(( p1 - p0 )),\"upstream_cpu_ticks\":$(( u1 - u0 )),\"clk_tck\":$CLK_TCK,\"proxy_cpu_us_per_req\":$proxy_cpu,\"upstream_cpu_us_per_req\":$upstream_cpu$redis_fields}"
@@ -548,6 +548,8 @@ if [[ -n "$RATELIMIT_SCENARIO" ]]; then
         printf '%s\t%s\t%s\t%s\t%s\n' "$peer" "$(grep -c '"store":"ok"' "$f" || true)" \
             "$(grep -c '"store":"full"' "$f" || true)" "$(grep -c '"store":"error"' "$f" || true)" \
             "$(wc -l <"$f")" >>"$OUT/rate-store.tsv"
+        # The records admitted without the store (their times place them in the run log).
+        grep -E '"store":"(error|full)"' "$f" | head -n 20 >"$OUT/$peer.store-errors.jsonl" || true
     done
 fi
 
@@ -652,9 +654,11 @@ if os.environ.get("SUMMARY_RATELIMIT"):
         k = {x: sum(r[f"redis_{x}"] for r in rr) for x in ("evalsha", "eval", "set", "time", "get")}
         print(f"{rl}: Redis client commands (round trips) per request {m:.3f} (median; per round "
               + ", ".join(f"{x:.3f}" for x in per) + f"); commands executed per request {ex:.3f}")
+        others = [f"round {r['round']}: {r.get('redis_by_command')}" for r in rr
+                  if r["redis_commands"] - sum(r[f"redis_{x}"] for x in ("evalsha", "eval", "set", "time", "get"))]
         print(f"  all measured runs, {n:,} requests: {c:,} commands executed = EVALSHA {k['evalsha']:,} + EVAL {k['eval']:,}"
-              f" + TIME {k['time']:,} + GET {k['get']:,} + SET {k['set']:,} + other {c - sum(k.values()):,};"
-              f" client commands {cc:,} ({cc / n:.3f} per request)")
+              f" + TIME {k['time']:,} + GET {k['get']:,} + SET {k['set']:,} + other {c - sum(k.values()):,}"
+              + (f" ({'; '.join(others)})" if others else "") + f"; client commands {cc:,} ({cc / n:.3f} per request)")
         probe = os.environ.get("SUMMARY_REDIS_PROBE", "").split()
         if len(probe) == 3 and int(probe[0]):
             pn, pc, pl = map(int, probe)
@@ -676,7 +680,9 @@ if os.environ.get("SUMMARY_RATELIMIT"):
             print(f"{labels.get(p, p)} decision records: rate_limit store ok {int(ok):,}, full {int(full):,}, "
                   f"error {int(err):,} (of {int(total):,} records)")
             if int(err) or int(full):
-                print(f"*** {p}: {int(err) + int(full):,} requests admitted without the store deciding (store error/full)")
+                ts = [json.loads(x).get("ts", "?")[11:23] for x in open(os.path.join(os.path.dirname(tsv), f"{p}.store-errors.jsonl")) if x.strip()]
+                print(f"*** {p}: {int(err) + int(full):,} requests admitted without the store deciding (store error/full), at "
+                      + ", ".join(ts) + (" …" if int(err) + int(full) > len(ts) else "") + " UTC (see the run log for the runs' times)")
 for s in skipped:
     print(f"*** {s}")
 EOF

@@ -513,8 +513,8 @@ start_redis() { # needs REDIS_PORT
 }
 
 # Commands the Redis server has executed so far, from INFO commandstats:
-# "EVALSHA EVAL SET TIME GET TOTAL", TOTAL being calls + rejected_calls of every command
-# except INFO (ours). Redis counts the commands a Lua script runs (redis.call) like a
+# "EVALSHA EVAL SET TIME GET TOTAL ALL", TOTAL being calls + rejected_calls of every command
+# except INFO (ours), ALL each command's as name=count,name=count,... Redis counts the commands a Lua script runs (redis.call) like a
 # client's: Gatehouse's GCRA script runs TIME, GET and (when it admits) SET inside each
 # EVALSHA, so TOTAL is not the round trips; see redis_monitor_probe. Fails if the server
 # does not answer.
@@ -526,20 +526,28 @@ redis_cmdstats() {
                 if ($i == "calls") calls = $(i + 1)
                 if ($i == "rejected_calls") rejected = $(i + 1)
             }
-            if (name != "info") total += calls + rejected
+            if (name != "info") { total += calls + rejected; all = all (all == "" ? "" : ",") name "=" calls + rejected }
             if (name == "evalsha") evalsha = calls
             if (name == "eval") eval_ = calls
             if (name == "set") set_ = calls
             if (name == "time") time_ = calls
             if (name == "get") get_ = calls
         }
-        END { printf "%d %d %d %d %d %d\n", evalsha, eval_, set_, time_, get_, total }'
+        END { printf "%d %d %d %d %d %d %s\n", evalsha, eval_, set_, time_, get_, total, (all == "" ? "-" : all) }'
 }
 
 # Round trips, exactly: MONITOR shows each command with its origin, "[0 127.0.0.1:PORT]" for
 # a client's and "[0 lua]" for one a script ran. While it watches, gh-load sends a bounded
 # number of requests through URL; prints "REQUESTS CLIENT_COMMANDS SCRIPT_COMMANDS". Not
 # during a measured run: MONITOR costs Redis (and the machine) a lot.
+redis_cmdstats_delta() { # "ALL" before, "ALL" after -> the commands whose count grew, "name=n,..." ("-": none)
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, ","); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
+        n = split(b, x, ","); out = ""
+        for (i = 1; i <= n; i++) { split(x[i], kv, "="); d = kv[2] - before[kv[1]]; if (kv[1] != "-" && d > 0) out = out (out == "" ? "" : ",") kv[1] "=" d }
+        print (out == "" ? "-" : out) }'
+}
+
 redis_monitor_probe() { # url requests gh-load-args...
     local url=$1 n=$2 f=$TMP/redis/monitor.txt line reqs mon
     shift 2
