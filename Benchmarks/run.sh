@@ -195,8 +195,9 @@ webhook_scenario() { # body-bytes label
 #   gatehouse-nolimit  the same configuration without the rate limit
 #   gatehouse-redis    gatehouse with state: { backend: redis, address: 127.0.0.1:REDIS_PORT,
 #                      timeout: 50ms } against a redis-server started here; the Redis
-#                      commands of each measured run (INFO commandstats before and after)
-#                      give commands per request (issue 6: one round trip per request)
+#                      commands of each measured run (INFO commandstats before and after,
+#                      less those the GCRA script runs) give round trips per request
+#                      (issue 6: one), checked exactly by a MONITOR probe before the rounds
 scenario_ratelimit() {
     scenario_tls_keepalive
     SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body on a rate-limited route (GCRA, key ip, $RATELIMIT_RATE/s: every request admitted); $CONNECTIONS connections"
