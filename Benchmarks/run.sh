@@ -394,11 +394,11 @@ fi
 # RateLimit-Policy "bench";q=1000000;w=1 and a RateLimit field, and its decision record says
 # the store decided (store ok: not `error`, which would mean Redis did not answer and the
 # request was admitted unchecked); gatehouse-nolimit answers 200 without those fields. For
-# gatehouse-redis the request must also have reached Redis (EVALSHA/EVAL/SET calls grew).
-last_rate_record() { # peer -> the last decision record's rate_limit object, waiting up to 3 s
+# gatehouse-redis the request must also have reached Redis (EVALSHA/EVAL calls grew).
+rate_record() { # peer request-id -> that request's decision record's rate_limit object, waiting up to 3 s
     local f=$TMP/$1/decisions.jsonl rec=""
     for _ in $(seq 1 30); do
-        rec=$(tail -n 1 "$f" 2>/dev/null | grep -o '"rate_limit":{[^}]*}' || true)
+        rec=$(tail -n 50 "$f" 2>/dev/null | grep -F "\"request_id\":\"$2\"" | grep -o '"rate_limit":{[^}]*}' || true)
         [[ -n "$rec" ]] && break
         sleep 0.1
     done
@@ -422,7 +422,8 @@ if [[ -n "$RATELIMIT_SCENARIO" ]]; then
             tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
             die "$peer: a request got HTTP $status with RateLimit-Policy '$policy', RateLimit '$rl'; expected 200 with RateLimit-Policy $want_policy"
         fi
-        rec=$(last_rate_record "$peer")
+        rid=$(grep -i '^x-request-id:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        rec=$(rate_record "$peer" "$rid")
         if [[ "$rec" != *'"store":"ok"'* ]]; then
             tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
             die "$peer: the check request's decision record has rate_limit '$rec', expected store ok"
