@@ -188,6 +188,31 @@ webhook_scenario() { # body-bytes label
     LOADGEN_ARGS+=("${CHECK_ARGS[@]}")
 }
 
+# Rate limits (issue 6): the tls-keepalive GET of 1 KiB (server-only TLS) on a route with a
+# rate limit high enough to admit every request (key ip, 1,000,000/s, burst 1,000,000), so
+# each request pays the GCRA cell update and nothing else changes:
+#   gatehouse          rate_limit: bench, in-memory store (default state)
+#   gatehouse-nolimit  the same configuration without the rate limit
+#   gatehouse-redis    gatehouse with state: { backend: redis, address: 127.0.0.1:REDIS_PORT,
+#                      timeout: 50ms } against a redis-server started here; the Redis
+#                      commands of each measured run (INFO commandstats before and after,
+#                      less those the GCRA script runs) give round trips per request
+#                      (issue 6: one), checked exactly by a MONITOR probe before the rounds
+scenario_ratelimit() {
+    scenario_tls_keepalive
+    SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body on a rate-limited route (GCRA, key ip, $RATELIMIT_RATE/s: every request admitted); $CONNECTIONS connections"
+    SCENARIO_PEERS=(gatehouse gatehouse-nolimit gatehouse-redis)
+    SCENARIO_RATIOS=("gatehouse gatehouse-nolimit" "gatehouse-redis gatehouse-nolimit")
+    # Informative: the in-memory limit should cost little.
+    SCENARIO_TARGETS=("rps >= 0.90 gatehouse gatehouse-nolimit")
+    peer_url[gatehouse-nolimit]="https://127.0.0.1:$GATEHOUSE_NOLIMIT_PORT/1k.bin"
+    peer_args[gatehouse-nolimit]="--ca $TMP/pki/ca.pem"
+    peer_url[gatehouse-redis]="https://127.0.0.1:$GATEHOUSE_REDIS_PORT/1k.bin"
+    peer_args[gatehouse-redis]="--ca $TMP/pki/ca.pem"
+    use_gatehouse_ratelimit
+    RATELIMIT_SCENARIO=1
+}
+
 # ---------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------
@@ -223,11 +248,15 @@ done
 bench_init   # traps, tools, gh-load, $TMP with the PKI and the 1 KiB body
 read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
     GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT \
-    GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT <<<"$(free_ports 10)"
+    GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT \
+    GATEHOUSE_NOLIMIT_PORT GATEHOUSE_NOLIMIT_ADMIN_PORT GATEHOUSE_REDIS_PORT GATEHOUSE_REDIS_ADMIN_PORT \
+    REDIS_PORT <<<"$(free_ports 15)"
 
 declare -A peer_url peer_args PEER_LABEL
 CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
 WEBHOOK_BODY_BYTES=""   # webhook scenarios: the body size (the summary adds MB/s)
+RATELIMIT_SCENARIO=""   # ratelimit scenario: RateLimit-Policy checks, Redis commands per request
+REDIS_PROBE=""          # ratelimit scenario: "requests client-commands script-commands" (MONITOR)
 # Row labels in the table (a new peer without one shows its name).
 PEER_LABEL[direct]="direct (HTTP, no TLS)"
 PEER_LABEL[nginx]="nginx"
@@ -236,13 +265,15 @@ PEER_LABEL[gatehouse-notoken]="gatehouse (no token)"
 PEER_LABEL[haproxy]="haproxy"
 PEER_LABEL[haproxy-notoken]="haproxy (no token)"
 PEER_LABEL[gatehouse-nowebhook]="gatehouse (no webhook)"
+PEER_LABEL[gatehouse-nolimit]="gatehouse (no limit)"
+PEER_LABEL[gatehouse-redis]="gatehouse (redis)"
 "$SCENARIO_FN"
 
 # ---------------------------------------------------------------------------
 # Start everything
 # ---------------------------------------------------------------------------
 log "scenario $SCENARIO: $SCENARIO_DESC"
-log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT gatehouse-nowebhook=$GATEHOUSE_NOWEBHOOK_PORT admin=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT"
+log "temp dir $TMP; ports upstream=$UPSTREAM_PORT nginx=$NGINX_PORT gatehouse=$GATEHOUSE_PORT admin=$GATEHOUSE_ADMIN_PORT gatehouse-notoken=$GATEHOUSE_NOTOKEN_PORT admin=$GATEHOUSE_NOTOKEN_ADMIN_PORT haproxy=$HAPROXY_PORT haproxy-notoken=$HAPROXY_NOTOKEN_PORT gatehouse-nowebhook=$GATEHOUSE_NOWEBHOOK_PORT admin=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT gatehouse-nolimit=$GATEHOUSE_NOLIMIT_PORT admin=$GATEHOUSE_NOLIMIT_ADMIN_PORT gatehouse-redis=$GATEHOUSE_REDIS_PORT admin=$GATEHOUSE_REDIS_ADMIN_PORT redis=$REDIS_PORT"
 start_upstream
 ACTIVE_PEERS=()
 SKIPPED_NOTES=()
@@ -359,6 +390,64 @@ if [[ -n "$WEBHOOK_BODY_BYTES" ]]; then
     log "check upstream: $total deliveries, each read in full ($WEBHOOK_BODY_BYTES bytes) and answered 200; $reused of them on a reused upstream connection"
 fi
 
+# Rate-limit scenario: with curl, a request through each rate-limited peer gets 200 with
+# RateLimit-Policy "bench";q=1000000;w=1 and a RateLimit field, and its decision record says
+# the store decided (store ok: not `error`, which would mean Redis did not answer and the
+# request was admitted unchecked); gatehouse-nolimit answers 200 without those fields. For
+# gatehouse-redis the request must also have reached Redis (EVALSHA/EVAL calls grew).
+rate_record() { # peer request-id -> that request's decision record's rate_limit object, waiting up to 3 s
+    local f=$TMP/$1/decisions.jsonl rec=""
+    for _ in $(seq 1 30); do
+        rec=$(tail -n 50 "$f" 2>/dev/null | grep -F "\"request_id\":\"$2\"" | grep -o '"rate_limit":{[^}]*}' || true)
+        [[ -n "$rec" ]] && break
+        sleep 0.1
+    done
+    echo "$rec"
+}
+if [[ -n "$RATELIMIT_SCENARIO" ]]; then
+    want_policy="\"$RATELIMIT_NAME\";q=$RATELIMIT_RATE;w=1"
+    for peer in "${ACTIVE_PEERS[@]}"; do
+        [[ $peer == gatehouse-redis ]] && r0=$(redis_cmdstats)
+        hdrs=$(curl -sS -D - -o /dev/null --max-time 5 --cacert "$TMP/pki/ca.pem" "${peer_url[$peer]}" | tr -d '\r' || true)
+        status=$(head -n 1 <<<"$hdrs" | awk '{print $2}')
+        policy=$(grep -i '^ratelimit-policy:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        rl=$(grep -i '^ratelimit:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        if [[ $peer == *-nolimit ]]; then
+            [[ $status == 200 && -z "$policy" && -z "$rl" ]] \
+                || die "$peer: a request got HTTP $status with RateLimit-Policy '$policy', RateLimit '$rl'; expected 200 without them"
+            log "check $peer: HTTP $status, no RateLimit-Policy (expected: no limit)"
+            continue
+        fi
+        if [[ $status != 200 || "$policy" != "$want_policy" || "$rl" != "\"$RATELIMIT_NAME\";r="* ]]; then
+            tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
+            die "$peer: a request got HTTP $status with RateLimit-Policy '$policy', RateLimit '$rl'; expected 200 with RateLimit-Policy $want_policy"
+        fi
+        rid=$(grep -i '^x-request-id:' <<<"$hdrs" | sed 's/^[^:]*: *//' || true)
+        rec=$(rate_record "$peer" "$rid")
+        if [[ "$rec" != *'"store":"ok"'* ]]; then
+            tail -n 3 "$TMP/$peer/decisions.jsonl" 2>/dev/null | sed "s/^/    $peer decision: /" >&2 || true
+            die "$peer: the check request's decision record has rate_limit '$rec', expected store ok"
+        fi
+        extra=""
+        if [[ $peer == gatehouse-redis ]]; then
+            r1=$(redis_cmdstats)
+            read -r es0 e0 s0 _ _ t0 _ <<<"$r0"; read -r es1 e1 s1 _ _ t1 _ <<<"$r1"
+            [[ $(( es1 + e1 - es0 - e0 )) -gt 0 ]] \
+                || die "$peer: the check request made no EVALSHA/EVAL call on Redis (before '$r0', after '$r1')"
+            extra="; Redis executed $(( t1 - t0 )) command(s) for it (EVALSHA $(( es1 - es0 )), EVAL $(( e1 - e0 )), SET $(( s1 - s0 )))"
+        fi
+        log "check $peer: HTTP $status, RateLimit-Policy: $policy, RateLimit: $rl; decision $rec$extra"
+    done
+    # Round trips per request, exactly, on 2,000 requests (not a measured run): MONITOR.
+    if [[ " ${ACTIVE_PEERS[*]} " == *" gatehouse-redis "* ]]; then
+        # shellcheck disable=SC2086
+        REDIS_PROBE=$(redis_monitor_probe "${peer_url[gatehouse-redis]}" 2000 ${peer_args[gatehouse-redis]})
+        read -r pn pc pl <<<"$REDIS_PROBE"
+        [[ $pn -gt 0 && $pc -gt 0 ]] || die "gatehouse-redis: the MONITOR probe saw $pn requests, $pc client commands ($TMP/redis/monitor.txt)"
+        log "check gatehouse-redis (MONITOR, $pn requests): $pc client commands ($(awk -v c="$pc" -v n="$pn" 'BEGIN { printf "%.3f", c / n }') per request), $pl commands run by scripts"
+    fi
+fi
+
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT="$BENCH_DIR/results/$STAMP-$SCENARIO"
 mkdir -p "$OUT"
@@ -370,7 +459,7 @@ mkdir -p "$OUT"
     echo "nginx: $("$NGINX" -v 2>&1)"
     echo "openssl: $(openssl version)"
     [[ " ${ACTIVE_PEERS[*]} " == *" haproxy "* ]] && echo "haproxy: $(haproxy -v 2>&1 | head -n 1)"
-    echo "gatehouse: ${GATEHOUSE:-none} ${GATEHOUSE_SKIP_REASON:+(skipped: $GATEHOUSE_SKIP_REASON)}"
+    echo "gatehouse: ${GATEHOUSE:-none}"   # skipped peers and why: the SKIPPED lines below
     echo "git: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "active peers: ${ACTIVE_PEERS[*]}"
 } >"$OUT/env.txt"
@@ -384,8 +473,13 @@ cp "$TMP/nginx-proxy/nginx.conf" "$OUT/nginx-proxy.conf" 2>/dev/null || true
 cp "$TMP/gatehouse/gatehouse.yaml" "$OUT/gatehouse.yaml" 2>/dev/null || true
 cp "$TMP/gatehouse/stdout.log" "$OUT/gatehouse.stdout.log" 2>/dev/null || true
 cp "$TMP/gatehouse/stderr.log" "$OUT/gatehouse.stderr.log" 2>/dev/null || true
-cp "$TMP/gatehouse-notoken/gatehouse.yaml" "$OUT/gatehouse-notoken.yaml" 2>/dev/null || true
-cp "$TMP/gatehouse-nowebhook/gatehouse.yaml" "$OUT/gatehouse-nowebhook.yaml" 2>/dev/null || true
+for d in "$TMP"/gatehouse-*/; do   # the other Gatehouse instances: config, and output if any
+    name=$(basename "$d")
+    cp "$d/gatehouse.yaml" "$OUT/$name.yaml" 2>/dev/null || true
+    [[ -s "$d/stdout.log" ]] && cp "$d/stdout.log" "$OUT/$name.stdout.log"
+    [[ -s "$d/stderr.log" ]] && cp "$d/stderr.log" "$OUT/$name.stderr.log"
+done
+[[ -n "$REDIS_PID" ]] && echo "redis: $(redis-server --version 2>&1)" >>"$OUT/env.txt"
 cp "$TMP/haproxy/haproxy.cfg" "$OUT/haproxy.cfg" 2>/dev/null || true
 cp "$TMP/haproxy-notoken/haproxy.cfg" "$OUT/haproxy-notoken.cfg" 2>/dev/null || true
 cp "$TMP/tokens/token.txt" "$TMP/tokens/jwks.json" "$OUT/" 2>/dev/null || true
@@ -410,26 +504,61 @@ for round in $(seq 1 "$ROUNDS"); do
             wline=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$WARMUP" 2>>"$OUT/gh-load.stderr") || true
             tokens_used "$peer" "$wline"
         fi
+        # gatehouse-redis: Redis's command counters and CPU around the measured run.
+        redis_run=0
+        if [[ $peer == gatehouse-redis && -n "$REDIS_PID" ]]; then
+            redis_run=1; rc0=$(redis_cmdstats) || die "redis-server does not answer INFO"; rt0=$(tree_ticks "$REDIS_PID")
+        fi
         p0=$(tree_ticks "${PEER_PID[$peer]}"); u0=$(tree_ticks "$UPSTREAM_PID")
         # shellcheck disable=SC2046
         line=$("$GH_LOAD" "${args[@]}" $(tokens_args "$peer") --duration "$SECONDS_PER_RUN" 2>>"$OUT/gh-load.stderr") \
             || die "gh-load failed for $peer (see $OUT/gh-load.stderr)"
         p1=$(tree_ticks "${PEER_PID[$peer]}"); u1=$(tree_ticks "$UPSTREAM_PID")
+        redis_fields=""
+        if [[ $redis_run -eq 1 ]]; then
+            rt1=$(tree_ticks "$REDIS_PID"); rc1=$(redis_cmdstats) || die "redis-server does not answer INFO"
+        fi
         tokens_used "$peer" "$line"
         reqs=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$line")
         proxy_cpu=null
         [[ -n "${PEER_PID[$peer]}" ]] && proxy_cpu=$(per_req $(( p1 - p0 )) "$reqs")
         upstream_cpu=$(per_req $(( u1 - u0 )) "$reqs")
+        if [[ $redis_run -eq 1 ]]; then
+            read -r es0 e0 s0 ti0 g0 t0 all0 <<<"$rc0"; read -r es1 e1 s1 ti1 g1 t1 all1 <<<"$rc1"
+            # Client commands (round trips) = every command but those the GCRA script runs
+            # (TIME, GET, SET: no route here sends a SET of its own; the MONITOR probe checks).
+            client=$(( (t1 - t0) - (ti1 - ti0) - (g1 - g0) - (s1 - s0) ))
+            cmds_per_req=$(awk -v c=$(( t1 - t0 )) -v n="$reqs" 'BEGIN { if (n > 0) printf "%.4f", c / n; else print "null" }')
+            client_per_req=$(awk -v c="$client" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.4f", c / n; else print "null" }')
+            redis_fields=",\"redis_evalsha\":$(( es1 - es0 )),\"redis_eval\":$(( e1 - e0 )),\"redis_set\":$(( s1 - s0 )),\"redis_time\":$(( ti1 - ti0 )),\"redis_get\":$(( g1 - g0 )),\"redis_commands\":$(( t1 - t0 )),\"redis_commands_per_req\":$cmds_per_req,\"redis_client_commands\":$client,\"redis_client_commands_per_req\":$client_per_req,\"redis_cpu_ticks\":$(( rt1 - rt0 )),\"redis_cpu_us_per_req\":$(per_req $(( rt1 - rt0 )) "$reqs"),\"redis_by_command\":\"$(redis_cmdstats_delta "$all0" "$all1")\""
+        fi
         record="{\"round\":$round,\"peer\":\"$peer\",\"scenario\":\"$SCENARIO\",${line#\{}"
-        record="${record%\}},\"proxy_cpu_ticks\":$(( p1 - p0 )),\"upstream_cpu_ticks\":$(( u1 - u0 )),\"clk_tck\":$CLK_TCK,\"proxy_cpu_us_per_req\":$proxy_cpu,\"upstream_cpu_us_per_req\":$upstream_cpu}"
+        record="${record%\}},\"proxy_cpu_ticks\":$(( p1 - p0 )),\"upstream_cpu_ticks\":$(( u1 - u0 )),\"clk_tck\":$CLK_TCK,\"proxy_cpu_us_per_req\":$proxy_cpu,\"upstream_cpu_us_per_req\":$upstream_cpu$redis_fields}"
         echo "$record" >>"$OUT/rounds.jsonl"
-        log "[$run_no/$total_runs] round $round $peer: $line proxy_cpu_us/req=$proxy_cpu upstream_cpu_us/req=$upstream_cpu"
+        log "[$run_no/$total_runs] round $round $peer: $line proxy_cpu_us/req=$proxy_cpu upstream_cpu_us/req=$upstream_cpu${redis_fields:+ redis_commands/req=$cmds_per_req client_commands/req=$client_per_req}"
     done
 done
+
+# Rate-limit scenario: what the store did for every request, from the decision records
+# (store ok = the store decided; full = the in-memory store was full; error = Redis did not
+# answer in time and on_store_error admitted the request unchecked).
+if [[ -n "$RATELIMIT_SCENARIO" ]]; then
+    sleep 1.5   # let the decision logs catch up
+    for peer in "${ACTIVE_PEERS[@]}"; do
+        [[ $peer == *-nolimit ]] && continue
+        f=$TMP/$peer/decisions.jsonl
+        printf '%s\t%s\t%s\t%s\t%s\n' "$peer" "$(grep -c '"store":"ok"' "$f" || true)" \
+            "$(grep -c '"store":"full"' "$f" || true)" "$(grep -c '"store":"error"' "$f" || true)" \
+            "$(wc -l <"$f")" >>"$OUT/rate-store.tsv"
+        # The records admitted without the store (their times place them in the run log).
+        grep -E '"store":"(error|full)"' "$f" | head -n 20 >"$OUT/$peer.store-errors.jsonl" || true
+    done
+fi
 
 # ---------------------------------------------------------------------------
 # Summary: medians over rounds, ratios to nginx.
 # ---------------------------------------------------------------------------
+SUMMARY_RATELIMIT=$RATELIMIT_SCENARIO SUMMARY_STORE_TSV=$OUT/rate-store.tsv SUMMARY_REDIS_PROBE=$REDIS_PROBE \
 SUMMARY_UNIT=$SCENARIO_UNIT SUMMARY_BODY_BYTES=$WEBHOOK_BODY_BYTES SUMMARY_TARGETS=$(printf '%s\n' "${SCENARIO_TARGETS[@]}") \
 SUMMARY_RATIOS=$(printf '%s\n' "${SCENARIO_RATIOS[@]}") \
 python3 - "$OUT/rounds.jsonl" "$OUT/peers.tsv" "$SCENARIO" "$SCENARIO_DESC" "${SKIPPED_NOTES[@]}" >"$OUT/summary.txt" <<'EOF'
@@ -509,6 +638,53 @@ for key, op, factor, a, b in targets:
     else:
         met = v <= float(factor) if op == "<=" else v >= float(factor)
         print(f"{what}: {v:.2f}x, {'MET' if met else 'NOT MET'}")
+if os.environ.get("SUMMARY_RATELIMIT"):
+    # Issue 6: Redis round trips per request, target one. From INFO commandstats around each
+    # measured gatehouse-redis run (INFO itself excluded), over the requests gh-load completed
+    # in it. Redis counts the commands its Lua scripts run like a client's, so "executed" is
+    # EVALSHA + the script's TIME, GET, SET; "client commands" (round trips) leaves those out,
+    # and the MONITOR probe before the rounds counts client commands exactly.
+    rl = labels.get("gatehouse-redis", "gatehouse-redis")
+    rr = [r for r in runs if r["peer"] == "gatehouse-redis" and r.get("redis_commands") is not None]
+    per = [r["redis_client_commands_per_req"] for r in rr if r.get("redis_client_commands_per_req") is not None]
+    what = f"target: {rl} Redis round trips (client commands) per request 1.00 (MET if <= 1.05)"
+    if per:
+        m = statistics.median(per)
+        ex = statistics.median(r["redis_commands_per_req"] for r in rr if r.get("redis_commands_per_req") is not None)
+        c = sum(r["redis_commands"] for r in rr); n = sum(r["requests"] for r in rr)
+        cc = sum(r["redis_client_commands"] for r in rr)
+        k = {x: sum(r[f"redis_{x}"] for r in rr) for x in ("evalsha", "eval", "set", "time", "get")}
+        print(f"{rl}: Redis client commands (round trips) per request {m:.3f} (median; per round "
+              + ", ".join(f"{x:.3f}" for x in per) + f"); commands executed per request {ex:.3f}")
+        others = [f"round {r['round']}: {r.get('redis_by_command')}" for r in rr
+                  if r["redis_commands"] - sum(r[f"redis_{x}"] for x in ("evalsha", "eval", "set", "time", "get"))]
+        print(f"  all measured runs, {n:,} requests: {c:,} commands executed = EVALSHA {k['evalsha']:,} + EVAL {k['eval']:,}"
+              f" + TIME {k['time']:,} + GET {k['get']:,} + SET {k['set']:,} + other {c - sum(k.values()):,}"
+              + (f" ({'; '.join(others)})" if others else "") + f"; client commands {cc:,} ({cc / n:.3f} per request)")
+        probe = os.environ.get("SUMMARY_REDIS_PROBE", "").split()
+        if len(probe) == 3 and int(probe[0]):
+            pn, pc, pl = map(int, probe)
+            print(f"  MONITOR probe ({pn:,} requests, before the rounds): {pc:,} client commands ({pc / pn:.3f} per request),"
+                  f" {pl:,} run by scripts ({pl / pn:.3f} per request)")
+            if abs(pc / pn - m) > 0.05:
+                print(f"*** the MONITOR probe's {pc / pn:.3f} client commands per request differs from the rounds' {m:.3f}")
+        rc, pc_ = med("gatehouse-redis", "redis_cpu_us_per_req"), med("gatehouse-redis", "proxy_cpu_us_per_req")
+        if rc is not None:
+            print(f"  redis-server CPU {rc:,.1f} µs/req (not in proxy CPU; gatehouse + redis-server {pc_ + rc:,.1f} µs/req)"
+                  if pc_ is not None else f"  redis-server CPU {rc:,.1f} µs/req")
+        print(f"{what}: {m:.2f}, {'MET' if m <= 1.05 else 'NOT MET'}")
+    else:
+        print(f"{what}: NOT MEASURED (gatehouse-redis not in this run)")
+    tsv = os.environ.get("SUMMARY_STORE_TSV", "")
+    if tsv and os.path.exists(tsv):
+        for l in open(tsv):
+            p, ok, full, err, total = l.rstrip("\n").split("\t")
+            print(f"{labels.get(p, p)} decision records: rate_limit store ok {int(ok):,}, full {int(full):,}, "
+                  f"error {int(err):,} (of {int(total):,} records)")
+            if int(err) or int(full):
+                ts = [json.loads(x).get("ts", "?")[11:23] for x in open(os.path.join(os.path.dirname(tsv), f"{p}.store-errors.jsonl")) if x.strip()]
+                print(f"*** {p}: {int(err) + int(full):,} requests admitted without the store deciding (store error/full), at "
+                      + ", ".join(ts) + (" …" if int(err) + int(full) > len(ts) else "") + " UTC (see the run log for the runs' times)")
 for s in skipped:
     print(f"*** {s}")
 EOF

@@ -385,6 +385,10 @@ start_gatehouse() {
             local status=0
             wait "${PEER_PID[$name]}" || status=$?
             GATEHOUSE_SKIP_REASON="$GATEHOUSE exited during start-up with status $status (its output is in the results directory)"
+            # Its last words (e.g. a config error such as "`redis` is not available in this build").
+            local said
+            said=$(grep -v '^[[:space:]]*$' "$d/stderr.log" "$d/stdout.log" 2>/dev/null | tail -n 1 | cut -d: -f2- | cut -c1-300)
+            [[ -n "$said" ]] && GATEHOUSE_SKIP_REASON+="; it said: $said"
             return 1
         fi
         sleep 0.1
@@ -415,6 +419,146 @@ start_gatehouse_nowebhook() { # needs GATEHOUSE_NOWEBHOOK_PORT, GATEHOUSE_NOWEBH
     local GATEHOUSE_PORT=$GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_NOWEBHOOK_ADMIN_PORT
     local gatehouse_routes_extra=$gatehouse_nowebhook_routes_extra
     start_gatehouse
+}
+
+# ---------------------------------------------------------------------------
+# Rate limits (the ratelimit scenario, issue 6). The limit is high (1,000,000/s, burst
+# 1,000,000) so every request is admitted, but each one runs the GCRA cell update; key `ip`:
+# every gh-load connection comes from 127.0.0.1, so all requests share one cell.
+#   gatehouse          rate_limit: bench, in-memory store (the default `state`)
+#   gatehouse-nolimit  the same configuration without rate_limits/rate_limit
+#   gatehouse-redis    gatehouse plus state: { backend: redis, ... } against a redis-server
+#                      started here (start_redis) on its own loopback port
+# ---------------------------------------------------------------------------
+RATELIMIT_NAME=bench
+RATELIMIT_RATE=1000000   # per second; also the burst
+gatehouse_nolimit_root_extra=""
+gatehouse_nolimit_route_extra=""
+gatehouse_redis_root_extra=""
+use_gatehouse_ratelimit() { # needs REDIS_PORT (for gatehouse-redis's config)
+    gatehouse_nolimit_root_extra=$gatehouse_root_extra
+    gatehouse_nolimit_route_extra=$gatehouse_route_extra
+    gatehouse_root_extra+="
+rate_limits:
+  $RATELIMIT_NAME:
+    key: ip
+    rate: $RATELIMIT_RATE/s
+    burst: $RATELIMIT_RATE"
+    gatehouse_route_extra+="
+    rate_limit: $RATELIMIT_NAME"
+    gatehouse_redis_root_extra="$gatehouse_root_extra
+state:
+  backend: redis
+  address: 127.0.0.1:$REDIS_PORT
+  timeout: 50ms"
+}
+
+start_gatehouse_nolimit() { # needs GATEHOUSE_NOLIMIT_PORT, GATEHOUSE_NOLIMIT_ADMIN_PORT
+    local GATEHOUSE_INSTANCE=gatehouse-nolimit
+    local GATEHOUSE_PORT=$GATEHOUSE_NOLIMIT_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_NOLIMIT_ADMIN_PORT
+    local gatehouse_root_extra=$gatehouse_nolimit_root_extra gatehouse_route_extra=$gatehouse_nolimit_route_extra
+    start_gatehouse
+}
+
+# Starts redis-server (if not yet running) and then the Gatehouse that uses it.
+start_gatehouse_redis() { # needs GATEHOUSE_REDIS_PORT, GATEHOUSE_REDIS_ADMIN_PORT, REDIS_PORT
+    if [[ -z "${REDIS_PID:-}" ]] && ! start_redis; then
+        GATEHOUSE_SKIP_REASON="redis-server could not start on 127.0.0.1:$REDIS_PORT (see $TMP/redis/redis.log)"
+        return 1
+    fi
+    local GATEHOUSE_INSTANCE=gatehouse-redis
+    local GATEHOUSE_PORT=$GATEHOUSE_REDIS_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_REDIS_ADMIN_PORT
+    local gatehouse_root_extra=$gatehouse_redis_root_extra
+    start_gatehouse
+}
+
+# A redis-server of our own on a free loopback port: no persistence (no RDB, no AOF), in the
+# foreground (so spawn can stop it), its files in $TMP/redis. The system's redis service, if
+# any, is never used, started or stopped. Sets REDIS_PID, REDIS_CLI.
+REDIS_PID=""
+REDIS_CLI=""
+start_redis() { # needs REDIS_PORT
+    local bin d=$TMP/redis
+    bin=$(command -v redis-server || true)
+    if [[ -z "$bin" ]]; then
+        log "installing redis-server (apt)"
+        [[ $(id -u) -eq 0 ]] || { log "need root to apt-get install redis-server"; return 1; }
+        # The package would start its own service on 6379 where invoke-rc.d allows it; a
+        # temporary policy-rc.d (only if none exists) forbids that.
+        local policy_added=0
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_added=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null || true
+        [[ $policy_added -eq 1 ]] && rm -f /usr/sbin/policy-rc.d
+        bin=$(command -v redis-server || true)
+        [[ -n "$bin" ]] || { log "cannot install redis-server"; return 1; }
+    fi
+    REDIS_CLI=$(command -v redis-cli || true)
+    [[ -n "$REDIS_CLI" ]] || { log "redis-cli is missing (package redis-tools)"; return 1; }
+    mkdir -p "$d"
+    spawn "$bin" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --dir "$d" --logfile "$d/redis.log"
+    REDIS_PID=$SPAWNED_PID
+    local i
+    for i in $(seq 1 100); do   # 10 s
+        [[ "$("$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" PING 2>/dev/null)" == PONG ]] && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$d/redis.log" >&2 2>/dev/null || true
+    stop_group "$REDIS_PID"
+    REDIS_PID=""
+    return 1
+}
+
+# Commands the Redis server has executed so far, from INFO commandstats:
+# "EVALSHA EVAL SET TIME GET TOTAL ALL", TOTAL being calls + rejected_calls of every command
+# except INFO (ours), ALL each command's as name=count,name=count,... Redis counts the commands a Lua script runs (redis.call) like a
+# client's: Gatehouse's GCRA script runs TIME, GET and (when it admits) SET inside each
+# EVALSHA, so TOTAL is not the round trips; see redis_monitor_probe. Fails if the server
+# does not answer.
+redis_cmdstats() {
+    "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" INFO commandstats 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
+        /^cmdstat_/ {
+            name = substr($1, 9); calls = 0; rejected = 0
+            for (i = 2; i < NF; i += 2) {
+                if ($i == "calls") calls = $(i + 1)
+                if ($i == "rejected_calls") rejected = $(i + 1)
+            }
+            if (name != "info") { total += calls + rejected; all = all (all == "" ? "" : ",") name "=" calls + rejected }
+            if (name == "evalsha") evalsha = calls
+            if (name == "eval") eval_ = calls
+            if (name == "set") set_ = calls
+            if (name == "time") time_ = calls
+            if (name == "get") get_ = calls
+        }
+        END { printf "%d %d %d %d %d %d %s\n", evalsha, eval_, set_, time_, get_, total, (all == "" ? "-" : all) }'
+}
+
+# Round trips, exactly: MONITOR shows each command with its origin, "[0 127.0.0.1:PORT]" for
+# a client's and "[0 lua]" for one a script ran. While it watches, gh-load sends a bounded
+# number of requests through URL; prints "REQUESTS CLIENT_COMMANDS SCRIPT_COMMANDS". Not
+# during a measured run: MONITOR costs Redis (and the machine) a lot.
+redis_cmdstats_delta() { # "ALL" before, "ALL" after -> the commands whose count grew, "name=n,..." ("-": none)
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, ","); for (i = 1; i <= n; i++) { split(x[i], kv, "="); before[kv[1]] = kv[2] }
+        n = split(b, x, ","); out = ""
+        for (i = 1; i <= n; i++) { split(x[i], kv, "="); d = kv[2] - before[kv[1]]; if (kv[1] != "-" && d > 0) out = out (out == "" ? "" : ",") kv[1] "=" d }
+        print (out == "" ? "-" : out) }'
+}
+
+redis_monitor_probe() { # url requests gh-load-args...
+    local url=$1 n=$2 f=$TMP/redis/monitor.txt line reqs mon
+    shift 2
+    spawn timeout 30 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$f" 2>&1
+    mon=$SPAWNED_PID
+    for _ in $(seq 1 50); do grep -q '^OK' "$f" 2>/dev/null && break; sleep 0.1; done
+    line=$("$GH_LOAD" --url "$url" "$@" --connections "$CONNECTIONS" --max-requests "$n" --duration 20 2>/dev/null | tail -n 1)
+    sleep 0.5   # the last commands reach the monitor
+    stop_group "$mon"
+    reqs=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$line")
+    echo "${reqs:-0} $(grep -c '\[[0-9]* [0-9.]*:[0-9]*\]' "$f" || true) $(grep -c '\[[0-9]* lua\]' "$f" || true)"
 }
 
 # ---------------------------------------------------------------------------
