@@ -21,8 +21,11 @@ final class RedisConnectionHandlerTests: XCTestCase {
         return promise.futureResult
     }
 
+    /// What reached the socket: the handler flushes once per event-loop pass, so run the
+    /// loop's pending tasks first.
     private func outbound(_ channel: EmbeddedChannel) throws -> String? {
-        try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
+        channel.embeddedEventLoop.run()
+        return try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
     }
 
     private func result(_ future: EventLoopFuture<RESPValue>) -> Result<RESPValue, Error>? {
@@ -36,6 +39,7 @@ final class RedisConnectionHandlerTests: XCTestCase {
         let channel = try makeChannel()
         let first = send(channel, RedisCommand("GET", "a"))
         let second = send(channel, RedisCommand("GET", "b"))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "written, not yet flushed: both leave together")
         XCTAssertEqual(try outbound(channel), "*2\r\n$3\r\nGET\r\n$1\r\na\r\n")
         XCTAssertEqual(try outbound(channel), "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
         XCTAssertNil(result(first), "no reply yet")

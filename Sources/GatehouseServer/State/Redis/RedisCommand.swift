@@ -66,6 +66,7 @@ extension Channel {
         written.futureResult.whenFailure { error in
             request.promise.fail(RedisClientError(kind: .connectionClosed, message: "cannot send \(request.command.name) (\(error))"))
         }
-        writeAndFlush(request, promise: written)
+        // The connection handler flushes once per event-loop pass.
+        write(request, promise: written)
     }
 }
