@@ -30,6 +30,8 @@ final class Exchange {
     var rateLimitHeaders: [(String, String)] = []
     /// A deny must close the connection rather than read and drop the rest of the body.
     var denyCloses = false
+    /// The client waits for `100 Continue` before sending its body.
+    var expectsContinue = false
     /// Replay keys this exchange inserted: forgotten again if the upstream does not take the
     /// delivery, so the sender's retry is not refused as a replay.
     var insertedReplayKeys: [String] = []

@@ -328,10 +328,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             version: .http1_1, method: head.method, uri: uri, headers: forwarded.headers
         )
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
-        if validated.expectsContinue {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))))
-                .whenFailure { _ in }
-        }
+        exchange.expectsContinue = validated.expectsContinue
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
         let rateKey = route.rateLimit.map {
             RateLimitKey.make($0, route: route.name, peer: peer, token: verifiedToken, clientIP: client.text, headers: head.headers)
@@ -421,6 +418,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Every check passed: buffer and verify a webhook body, or go upstream.
     private func forwardOrVerifyBody(context: ChannelHandlerContext) {
         guard let exchange, let route = exchange.route else { return }
+        if exchange.expectsContinue, let head = exchange.head {
+            // Only now: a client refused by a check before needs not send its body at all.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))))
+                .whenFailure { _ in }
+        }
         guard route.webhook != nil else {
             acquireUpstream(excluding: nil, context: context)
             return

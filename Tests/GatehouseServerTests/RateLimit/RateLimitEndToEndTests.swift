@@ -27,9 +27,18 @@ final class RateLimitEndToEndTests: XCTestCase {
         XCTAssertEqual(limited.header("Retry-After"), "10")
         XCTAssertEqual(limited.header("RateLimit"), #""per-ip";r=0;t=20"#)
         XCTAssertEqual(fixture.upstream.requests.count, 2, "the limited request never reached the upstream")
-        let records = fixture.records(atLeast: 3)
-        XCTAssertEqual(records.map(\.reason), ["allowed", "allowed", "rate.limited"])
-        XCTAssertEqual(records.map(\.decision), ["allow", "allow", "deny"])
+        // A client waiting for `100 Continue` is refused before it sends its body.
+        let body = NSTemporaryDirectory() + "gatehouse-ratelimit-body-\(UUID().uuidString)"
+        try String(repeating: "x", count: 4096).write(toFile: body, atomically: true, encoding: .utf8)
+        let waiting = try Shell.run("/usr/bin/curl", [
+            "-sS", "-i", "--cacert", fixture.pki.caCertificate, "-H", "Expect: 100-continue", "--data-binary", "@" + body,
+            fixture.baseURL + "/x",
+        ])
+        XCTAssertTrue(waiting.stdout.hasPrefix("HTTP/1.1 429"), waiting.stdout)
+        XCTAssertFalse(waiting.stdout.contains("100 Continue"))
+        let records = fixture.records(atLeast: 4)
+        XCTAssertEqual(records.map(\.reason), ["allowed", "allowed", "rate.limited", "rate.limited"])
+        XCTAssertEqual(records.map(\.decision), ["allow", "allow", "deny", "deny"])
         let recorded = try XCTUnwrap(records[2]["rate_limit"] as? [String: Any])
         XCTAssertEqual(recorded["policy"] as? String, "per-ip")
         XCTAssertEqual(recorded["store"] as? String, "ok")
