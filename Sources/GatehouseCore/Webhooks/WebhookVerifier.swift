@@ -14,6 +14,10 @@ public struct WebhookVerifier: Sendable {
     public let config: RouteWebhookConfig
 
     private let hmacKeys: [SymmetricKey]
+    /// The HMAC states right after keying, one per secret, copied per delivery: the key
+    /// schedule (two hash blocks) is paid once, not per delivery.
+    private let keyedSHA256: [HMAC<SHA256>]
+    private let keyedSHA512: [HMAC<SHA512>]
     private let publicKeys: [Curve25519.Signing.PublicKey]
     private let signatureHeader: String
     private let timestampHeader: String?
@@ -48,6 +52,9 @@ public struct WebhookVerifier: Sendable {
             throw WebhookKeyError(key: "secrets", reason: "no secret or public key to verify with")
         }
         self.hmacKeys = hmacKeys
+        let algorithm = config.generic?.algorithm ?? .sha256
+        self.keyedSHA256 = algorithm == .sha256 ? hmacKeys.map { HMAC<SHA256>(key: $0) } : []
+        self.keyedSHA512 = algorithm == .sha512 ? hmacKeys.map { HMAC<SHA512>(key: $0) } : []
         self.publicKeys = verifyingKeys
 
         switch config.scheme {
@@ -124,8 +131,8 @@ public struct WebhookVerifier: Sendable {
         if !hmacCandidates.isEmpty {
             let result: (matched: Int?, firstMAC: [UInt8])
             switch algorithm {
-            case .sha256: result = Self.matchHMAC(SHA256.self, keys: hmacKeys, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
-            case .sha512: result = Self.matchHMAC(SHA512.self, keys: hmacKeys, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
+            case .sha256: result = Self.matchHMAC(keyedSHA256, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
+            case .sha512: result = Self.matchHMAC(keyedSHA512, prefix: prefix, body: body, suffix: suffix, candidates: hmacCandidates)
             }
             signedContent = result.firstMAC
             match = result.matched.map { ($0, false) }
@@ -207,12 +214,12 @@ public struct WebhookVerifier: Sendable {
     /// Stops at the first key that matches; the first key's MAC is always computed, and is
     /// returned for the replay key.
     private static func matchHMAC<H: HashFunction>(
-        _: H.Type, keys: [SymmetricKey], prefix: [UInt8], body: UnsafeRawBufferPointer, suffix: [UInt8],
+        _ keyed: [HMAC<H>], prefix: [UInt8], body: UnsafeRawBufferPointer, suffix: [UInt8],
         candidates: [[UInt8]]
     ) -> (matched: Int?, firstMAC: [UInt8]) {
         var firstMAC: [UInt8] = []
-        for (index, key) in keys.enumerated() {
-            var hmac = HMAC<H>(key: key)
+        for (index, state) in keyed.enumerated() {
+            var hmac = state  // a copy: the keyed state is shared by every delivery
             hmac.update(data: prefix)
             hmac.update(data: body)  // UnsafeRawBufferPointer is DataProtocol with one region: no copy
             hmac.update(data: suffix)
