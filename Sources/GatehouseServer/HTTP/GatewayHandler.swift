@@ -330,6 +330,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
         exchange.expectsContinue = validated.expectsContinue
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
+        guard replayedJTI != nil || route.rateLimit != nil else {
+            // Nothing to ask the state store: no continuation closures on the common path.
+            forwardOrVerifyBody(context: context)
+            return
+        }
         let rateKey = route.rateLimit.map {
             RateLimitKey.make($0, route: route.name, peer: peer, token: verifiedToken, clientIP: client.text, headers: head.headers)
         }
