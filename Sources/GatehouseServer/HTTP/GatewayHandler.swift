@@ -30,6 +30,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let logger: Logger
         /// Token ids, webhook deliveries and rate cells; outlives configuration snapshots.
         let state: any StateStore
+        var metrics = DecisionMetrics(registry: .init())
     }
 
     private enum State {
@@ -928,6 +929,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
             policyVersion: (snapshot ?? dependencies.snapshots.snapshot).version
         )
+        dependencies.metrics.recordRequest(record)
         dependencies.decisionLog.record(record)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil
