@@ -92,6 +92,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 // In-memory metrics: the Redis store's counters are asserted.
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                // Registries read back in the metrics tests.
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ]

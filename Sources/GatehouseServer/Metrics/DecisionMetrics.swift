@@ -18,12 +18,16 @@ public final class DecisionMetrics: Sendable {
     static let durationBuckets: [Double] = [
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
     ]
-    static let decisions = MetricNameDescriptor(
-        metricName: "gatehouse_decisions", unitName: "total",
-        helpText: "Decision records, by route, decision, reason code, policy version and cohort.")
-    static let duration = MetricNameDescriptor(
-        metricName: "gatehouse_request_duration", unitName: "seconds",
-        helpText: "Time from the request head to the decision record, by route.")
+    static var decisions: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "gatehouse_decisions", unitName: "total",
+            helpText: "Decision records, by route, decision, reason code, policy version and cohort.")
+    }
+    static var duration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "gatehouse_request_duration", unitName: "seconds",
+            helpText: "Time from the request head to the decision record, by route.")
+    }
 
     /// One `gatehouse_decisions_total` series.
     struct SeriesKey: Hashable, Sendable {

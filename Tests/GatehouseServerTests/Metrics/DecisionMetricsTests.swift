@@ -5,19 +5,19 @@ import Prometheus
 import XCTest
 @testable import GatehouseServer
 
+private func sampleRecord(
+    route: String? = "app", decision: DecisionRecord.Decision = .allow, reason: ReasonCode = .allowed,
+    version: String = "v1", cohort: String = "stable", millis: Double = 3
+) -> DecisionRecord {
+    DecisionRecord(
+        timestampMillis: 0, requestID: "r", listener: "public", route: route, method: "GET", path: "/p",
+        clientIP: "192.0.2.1", decision: decision, reason: reason, status: 200, durationMillis: millis,
+        policyVersion: version, cohort: cohort)
+}
+
 /// The per-request cache behind `gatehouse_decisions_total` and
 /// `gatehouse_request_duration_seconds`.
 final class DecisionMetricsTests: XCTestCase {
-    private func record(
-        route: String? = "app", decision: DecisionRecord.Decision = .allow, reason: ReasonCode = .allowed,
-        version: String = "v1", cohort: String = "stable", millis: Double = 3
-    ) -> DecisionRecord {
-        DecisionRecord(
-            timestampMillis: 0, requestID: "r", listener: "public", route: route, method: "GET", path: "/p",
-            clientIP: "192.0.2.1", decision: decision, reason: reason, status: 200, durationMillis: millis,
-            policyVersion: version, cohort: cohort)
-    }
-
     private func scrape(_ registry: PrometheusCollectorRegistry) -> PrometheusText {
         PrometheusText(registry.emitToString())
     }
@@ -25,10 +25,10 @@ final class DecisionMetricsTests: XCTestCase {
     func testOneSeriesPerLabelCombinationWithExactCounts() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DecisionMetrics(registry: registry)
-        for _ in 0..<100 { metrics.recordRequest(record()) }
-        for _ in 0..<3 { metrics.recordRequest(record(route: nil, decision: .deny, reason: .routeNotFound)) }
-        metrics.recordRequest(record(version: "v2"))
-        metrics.recordRequest(record(cohort: "candidate"))
+        for _ in 0..<100 { metrics.recordRequest(sampleRecord()) }
+        for _ in 0..<3 { metrics.recordRequest(sampleRecord(route: nil, decision: .deny, reason: .routeNotFound)) }
+        metrics.recordRequest(sampleRecord(version: "v2"))
+        metrics.recordRequest(sampleRecord(cohort: "candidate"))
 
         // 4 decision series + 2 duration series (routes "app" and none).
         XCTAssertEqual(metrics.seriesCount, 6)
@@ -49,7 +49,7 @@ final class DecisionMetricsTests: XCTestCase {
     func testRefusalIsCountedWithoutADuration() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DecisionMetrics(registry: registry)
-        metrics.recordRefusal(record(route: nil, decision: .deny, reason: .tlsUntrustedChain, millis: 0))
+        metrics.recordRefusal(sampleRecord(route: nil, decision: .deny, reason: .tlsUntrustedChain, millis: 0))
         let text = scrape(registry)
         XCTAssertEqual(text.value("gatehouse_decisions_total", ["reason": "tls.untrusted_chain"]), 1)
         XCTAssertFalse(text.samples.contains { $0.name.hasPrefix("gatehouse_request_duration_seconds") })
@@ -58,17 +58,17 @@ final class DecisionMetricsTests: XCTestCase {
     func testAtTheCapNewSeriesAreDroppedAndCounted() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DecisionMetrics(registry: registry, maxSeries: 3)
-        metrics.recordRequest(record(version: "v1"))  // decision series + duration series
-        metrics.recordRequest(record(version: "v2"))  // one more decision series: at the cap
-        for version in 3...12 { metrics.recordRequest(record(version: "v\(version)")) }
-        metrics.recordRequest(record(route: "other", version: "v1"))  // counter and histogram both refused
+        metrics.recordRequest(sampleRecord(version: "v1"))  // decision series + duration series
+        metrics.recordRequest(sampleRecord(version: "v2"))  // one more decision series: at the cap
+        for version in 3...12 { metrics.recordRequest(sampleRecord(version: "v\(version)")) }
+        metrics.recordRequest(sampleRecord(route: "other", version: "v1"))  // counter and histogram both refused
 
         XCTAssertEqual(metrics.seriesCount, 3)
         let text = scrape(registry)
         XCTAssertEqual(text.value("gatehouse_metrics_series_dropped_total"), 12)
         XCTAssertEqual(text.samples.filter { $0.name == "gatehouse_decisions_total" }.count, 2)
         // Existing series keep counting at the cap.
-        metrics.recordRequest(record(version: "v1"))
+        metrics.recordRequest(sampleRecord(version: "v1"))
         XCTAssertEqual(scrape(registry).value("gatehouse_decisions_total", ["policy_version": "v1"]), 2)
         XCTAssertEqual(scrape(registry).value("gatehouse_request_duration_seconds_count", ["route": "app"]), 13)
     }
@@ -80,7 +80,7 @@ final class DecisionMetricsTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             for i in 0..<1_000 {
                 let reason = reasons[(worker + i) % reasons.count]
-                metrics.recordRequest(record(decision: reason == .allowed ? .allow : .deny, reason: reason))
+                metrics.recordRequest(sampleRecord(decision: reason == .allowed ? .allow : .deny, reason: reason))
             }
         }
         let text = scrape(registry)
@@ -94,7 +94,7 @@ final class DecisionMetricsTests: XCTestCase {
     func testCostPerRecord() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DecisionMetrics(registry: registry)
-        let sample = record(version: String(repeating: "ab", count: 6))
+        let sample = sampleRecord(version: String(repeating: "ab", count: 6))
         let iterations = 200_000
         metrics.recordRequest(sample)
 
