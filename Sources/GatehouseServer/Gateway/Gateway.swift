@@ -16,7 +16,8 @@ import NIOSSL
 /// `init`, off the event loops; `start` only binds.
 public final class Gateway: Sendable {
     public let decisionLog: DecisionLog
-    /// What `/metrics` on the admin listener serves.
+    /// What `/metrics` on the admin listener serves. One gateway per instance: the
+    /// scrape-time figures (decision log, replay store) are registered by the gateway.
     public let metrics: GatewayMetrics
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool

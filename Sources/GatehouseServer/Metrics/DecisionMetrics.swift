@@ -8,8 +8,8 @@ import Prometheus
 /// On the request path: the registry's counter and histogram are looked up once per label
 /// combination and cached here, so a request costs one lock, one dictionary lookup, one
 /// atomic add and one histogram update (the histogram's own lock), never a swift-metrics
-/// factory call. Release build, one thread: about 0.2 µs per record (a `Counter` made per
-/// request through the factory costs several µs in a debug build vs 1.3 µs for this).
+/// factory call. Measured: about 0.2 µs per record in a release build on one thread (in a
+/// debug build 1.3 µs, against 8-10 µs for a `Counter` made per request by the factory).
 /// Labels are route names, reason codes, the decision, the policy version and cohort: closed
 /// sets, never a path, an address or an identity. The cache is capped anyway (reloads add
 /// policy versions); past the cap a new combination is not counted and
