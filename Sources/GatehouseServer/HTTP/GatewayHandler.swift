@@ -30,6 +30,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let logger: Logger
         /// Token ids, webhook deliveries and rate cells; outlives configuration snapshots.
         let state: any StateStore
+        /// `gatehouse_decisions_total` and request durations (the gateway passes its registry's).
         var metrics = DecisionMetrics(registry: .init())
     }
 
