@@ -40,6 +40,10 @@ struct DemoCommand: AsyncParsableCommand {
         let listener = loaded.listeners[0]
         let base = "\(listener.tls == nil ? "http" : "https")://localhost:\(listener.address.port)"
         let caFlag = listener.tls == nil ? "" : "--cacert \(certs)/ca.pem "
+        // The counts of everything above, by route and reason, when the admin listener is on.
+        let metricsLine = loaded.admin.address.map {
+            "\n  curl http://\($0)/metrics                                # decisions by route and reason (Prometheus)"
+        } ?? ""
         let banner = """
 
             Gatehouse demo: \(base) -> built-in echo upstream at \(endpoint)
@@ -54,7 +58,7 @@ struct DemoCommand: AsyncParsableCommand {
               curl \(caFlag)\(base)/api/payments                               # 401 peer.missing: no client certificate
               curl \(caFlag)--cert \(certs)/client-prod.pem --key \(certs)/client-prod.key \(base)/api/payments      # allowed: the verified SPIFFE ID
               curl \(caFlag)--cert \(certs)/client-staging.pem --key \(certs)/client-staging.key \(base)/api/payments  # 403 peer.not_allowed
-              curl \(caFlag)--cert \(certs)/client-untrusted.pem --key \(certs)/client-untrusted.key \(base)/api/hello # handshake refused: tls.untrusted_chain
+              curl \(caFlag)--cert \(certs)/client-untrusted.pem --key \(certs)/client-untrusted.key \(base)/api/hello # handshake refused: tls.untrusted_chain\(metricsLine)
             Ctrl-C to stop.
 
             """

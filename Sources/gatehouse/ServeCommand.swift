@@ -29,7 +29,8 @@ struct ServeCommand: AsyncParsableCommand {
 func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping @Sendable () -> Void = {}) async throws {
     let gateway: Gateway
     do {
-        gateway = try await Gateway(config: config, logger: logger)
+        // `serve` and `demo` come here once per process: the only place MetricsSystem is bootstrapped.
+        gateway = try await Gateway(config: config, logger: logger, metrics: GatewayMetrics.bootstrapProcessWide())
     } catch let errors as ConfigErrors {
         for issue in errors.issues { printError(issue.description) }
         throw ExitCode(1)

@@ -2,8 +2,8 @@ import Atomics
 import NIOCore
 import NIOHTTP1
 
-/// The admin listener: liveness and readiness. Answers only from a fixed set of routes and
-/// never echoes configuration or secrets.
+/// The admin listener: liveness, readiness, the minted tokens' JWKS and Prometheus metrics.
+/// Answers only from a fixed set of routes and never echoes configuration or secrets.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -11,11 +11,17 @@ final class AdminHandler: ChannelInboundHandler {
     private let isReady: @Sendable () -> Bool
     /// The public keys of minted tokens, when the gateway mints any.
     private let jwks: @Sendable () -> String?
+    /// The Prometheus text exposition, rendered per scrape.
+    private let metrics: @Sendable () -> [UInt8]
     private var pending: HTTPRequestHead?
 
-    init(isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil }) {
+    init(
+        isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil },
+        metrics: @escaping @Sendable () -> [UInt8] = { [] }
+    ) {
         self.isReady = isReady
         self.jwks = jwks
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -37,18 +43,27 @@ final class AdminHandler: ChannelInboundHandler {
             (status, body) = (.ok, #"{"status":"ok"}"#)
         case (.GET, "/readyz"), (.HEAD, "/readyz"):
             (status, body) = isReady() ? (.ok, #"{"status":"ready"}"#) : (.serviceUnavailable, #"{"status":"not ready"}"#)
+        case (.GET, "/metrics"):
+            respond(to: head, status: .ok, contentType: GatewayMetrics.contentType, body: metrics(), context: context)
+            return
         case (.GET, "/.well-known/jwks.json"):
             if let jwks = jwks() { (status, body) = (.ok, jwks) } else { (status, body) = (.notFound, #"{"error":"not found"}"#) }
         default:
             (status, body) = (.notFound, #"{"error":"not found"}"#)
         }
+        respond(to: head, status: status, contentType: "application/json", body: Array(body.utf8), context: context)
+    }
+
+    private func respond(
+        to head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: [UInt8], context: ChannelHandlerContext
+    ) {
         var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(body.count))
         headers.add(name: "cache-control", value: "no-store")
         if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         let keepAlive = head.isKeepAlive
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in

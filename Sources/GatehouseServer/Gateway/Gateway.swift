@@ -2,6 +2,7 @@ import Atomics
 import Foundation
 import GatehouseCore
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
@@ -15,6 +16,9 @@ import NIOSSL
 /// `init`, off the event loops; `start` only binds.
 public final class Gateway: Sendable {
     public let decisionLog: DecisionLog
+    /// What `/metrics` on the admin listener serves. One gateway per instance: the
+    /// scrape-time figures (decision log, replay store) are registered by the gateway.
+    public let metrics: GatewayMetrics
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
     private let snapshots: SnapshotStore
@@ -46,9 +50,13 @@ public final class Gateway: Sendable {
 
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int? = nil
+        environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int? = nil,
+        metrics: GatewayMetrics? = nil
     ) async throws {
         self.logger = logger
+        // Not bootstrapped into `MetricsSystem` unless the caller did: see `GatewayMetrics`.
+        let metrics = metrics ?? GatewayMetrics()
+        self.metrics = metrics
         if let eventLoopGroup {
             self.group = eventLoopGroup
             self.ownsGroup = false
@@ -63,7 +71,8 @@ public final class Gateway: Sendable {
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
         self.stateStore = try StateStoreSetup.make(
-            config, replayCapacity: replayCapacity, group: group, logger: logger, environment: environment)
+            config, replayCapacity: replayCapacity, group: group, logger: logger, environment: environment,
+            metricsFactory: metrics.factory)
         let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)] = try config.listeners.enumerated().map { index, listener in
             do {
                 let tls = try listener.tls.map { try ListenerTLS(config: $0, trust: trust, environment: environment) }
@@ -79,12 +88,15 @@ public final class Gateway: Sendable {
         self.tlsWatcher = TLSMaterialWatcher(
             targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
                 + Self.issuerTargets(tokens) + Self.mintingTargets(snapshot.minter),
-            logger: logger)
+            logger: logger, metricsFactory: metrics.factory)
         self.decisionLog = DecisionLog(config: config.decisionLog)
-        self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger)
+        self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger, metricsFactory: metrics.factory)
+        Self.exportAtScrape(metrics, decisionLog: decisionLog, stateStore: stateStore)
     }
 
-    private static func jwksRefreshers(_ tokens: TokenVerifierStore?, group: any EventLoopGroup, logger: Logger) throws -> [JWKSRefresher] {
+    private static func jwksRefreshers(
+        _ tokens: TokenVerifierStore?, group: any EventLoopGroup, logger: Logger, metricsFactory: any MetricsFactory
+    ) throws -> [JWKSRefresher] {
         guard let tokens else { return [] }
         return try tokens.configs.compactMap { issuer in
             guard let endpoint = issuer.jwksEndpoint else { return nil }
@@ -94,7 +106,8 @@ public final class Gateway: Sendable {
             } catch GatewayStartError.tls(_, let message) {
                 throw ConfigErrors([ConfigIssue(location: issuer.location, keyPath: "issuers.\(issuer.name).ca", message: message)])
             }
-            let refresher = JWKSRefresher(issuer: issuer.name, endpoint: endpoint, client: client, store: tokens, logger: logger)
+            let refresher = JWKSRefresher(
+                issuer: issuer.name, endpoint: endpoint, client: client, store: tokens, logger: logger, metricsFactory: metricsFactory)
             tokens.attach(refresher)
             return refresher
         }
@@ -240,7 +253,7 @@ public final class Gateway: Sendable {
     private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
             snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger,
-            state: stateStore
+            state: stateStore, metrics: metrics.decisions
         )
         let quiesce = ServerQuiescingHelper(group: group)
         state.withLockedValue { $0.quiescers.append(quiesce) }
@@ -275,13 +288,13 @@ public final class Gateway: Sendable {
         let client = ClientAddress(channel.remoteAddress)
         let pipeline = channel.pipeline.syncOperations
         let recordRefusal = { @Sendable (reason: ReasonCode, status: Int, peer: DecisionRecord.Peer?) in
-            dependencies.decisionLog.record(
-                DecisionRecord(
-                    timestampMillis: WallClock.nowMillis(), requestID: RequestIdentifiers.newRequestID(),
-                    listener: listener.name, clientIP: client.text, peer: peer, decision: .deny, reason: reason,
-                    status: status, durationMillis: 0, policyVersion: dependencies.snapshots.snapshot.version
-                )
+            let record = DecisionRecord(
+                timestampMillis: WallClock.nowMillis(), requestID: RequestIdentifiers.newRequestID(),
+                listener: listener.name, clientIP: client.text, peer: peer, decision: .deny, reason: reason,
+                status: status, durationMillis: 0, policyVersion: dependencies.snapshots.snapshot.version
             )
+            dependencies.metrics.recordRefusal(record)
+            dependencies.decisionLog.record(record)
         }
         let peerSlot = PeerSlot()
         if let tls {
@@ -323,13 +336,16 @@ public final class Gateway: Sendable {
     private func bindAdmin(_ address: HostPort) async throws -> Channel {
         let ready = self.ready
         let snapshots = self.snapshots
+        let metrics = self.metrics
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(isReady: { ready.load(ordering: .relaxed) }, jwks: { snapshots.snapshot.minter?.jwks })
+                        AdminHandler(
+                            isReady: { ready.load(ordering: .relaxed) }, jwks: { snapshots.snapshot.minter?.jwks },
+                            metrics: { metrics.exposition() })
                     )
                 }
             }

@@ -39,13 +39,15 @@ final class TLSMaterialWatcher: Sendable {
     private let logger: Logger
     private let interval: Duration
     private let stamps: NIOLockedValueBox<[String: Stamp?]>
-    private let failureCounter = Counter(label: "gatehouse_tls_reload_failures_total")
-    private let reloadCounter = Counter(label: "gatehouse_tls_reloads_total")
+    private let failureCounter: Counter
+    private let reloadCounter: Counter
     /// Reloads that failed (the metric's value, readable in-process).
     let failures = ManagedAtomic(0)
     let reloads = ManagedAtomic(0)
 
-    init(targets: [Target], logger: Logger, interval: Duration = .seconds(1)) {
+    init(targets: [Target], logger: Logger, interval: Duration = .seconds(1), metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        self.failureCounter = Counter(label: "gatehouse_tls_reload_failures_total", factory: metricsFactory)
+        self.reloadCounter = Counter(label: "gatehouse_tls_reloads_total", factory: metricsFactory)
         self.targets = targets
         self.logger = logger
         self.interval = interval

@@ -30,6 +30,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let logger: Logger
         /// Token ids, webhook deliveries and rate cells; outlives configuration snapshots.
         let state: any StateStore
+        /// `gatehouse_decisions_total` and request durations (the gateway passes its registry's).
+        var metrics = DecisionMetrics(registry: .init())
     }
 
     private enum State {
@@ -935,6 +937,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
             policyVersion: (snapshot ?? dependencies.snapshots.snapshot).version
         )
+        dependencies.metrics.recordRequest(record)
         dependencies.decisionLog.record(record)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil

@@ -1,5 +1,6 @@
 import GatehouseCore
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 
@@ -7,7 +8,8 @@ import NIOSSL
 /// Problems are reported like config errors, at the `state` key they come from.
 enum StateStoreSetup {
     static func make(
-        _ config: GatewayConfig, replayCapacity: Int?, group: any EventLoopGroup, logger: Logger, environment: [String: String]
+        _ config: GatewayConfig, replayCapacity: Int?, group: any EventLoopGroup, logger: Logger, environment: [String: String],
+        metricsFactory: any MetricsFactory
     ) throws -> any StateStore {
         guard let redis = config.state.redis else {
             return InMemoryStateStore(replayCapacity: replayCapacity ?? config.state.maxEntries, rateCapacity: config.state.maxEntries)
@@ -44,7 +46,7 @@ enum StateStoreSetup {
         }
         if let problem = settings.problems.first { throw failure("backend", problem) }
         do {
-            return try RedisStateStore(settings: settings, group: group, logger: logger)
+            return try RedisStateStore(settings: settings, group: group, logger: logger, metricsFactory: metricsFactory)
         } catch {
             throw failure("backend", "cannot set up the Redis store (\(error))")
         }

@@ -25,6 +25,7 @@ final class JWKSRefresher: Sendable {
     private let client: JWKSClient
     private let store: TokenVerifierStore
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let failureLog = RateLimitedLog(interval: .seconds(60))
     private let state = NIOLockedValueBox(State())
 
@@ -40,7 +41,11 @@ final class JWKSRefresher: Sendable {
         var sleeper: Task<Void, Never>?
     }
 
-    init(issuer: String, endpoint: JWKSEndpointConfig, client: JWKSClient, store: TokenVerifierStore, logger: Logger) {
+    init(
+        issuer: String, endpoint: JWKSEndpointConfig, client: JWKSClient, store: TokenVerifierStore, logger: Logger,
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
+        self.metricsFactory = metricsFactory
         self.issuer = issuer
         self.endpoint = endpoint
         self.client = client
@@ -123,11 +128,11 @@ final class JWKSRefresher: Sendable {
             case .notModified:
                 // Still current: vouched for again, and nothing else changes.
                 if state.withLockedValue({ $0.markedStale }) { try await install(nil) }
-                Self.fetchCounter(issuer, "not_modified").increment()
+                fetchCounter(issuer, "not_modified").increment()
             case .document(let body, let newETag):
                 try await install(body)
                 state.withLockedValue { $0.etag = newETag }
-                Self.fetchCounter(issuer, "updated").increment()
+                fetchCounter(issuer, "updated").increment()
             }
             let interval = Self.nextInterval(maxAge: response.maxAge, configured: endpoint.refreshInterval)
             state.withLockedValue { state in
@@ -137,7 +142,7 @@ final class JWKSRefresher: Sendable {
                 state.nextRefresh = now + interval
             }
         } catch {
-            Self.fetchCounter(issuer, "failed").increment()
+            fetchCounter(issuer, "failed").increment()
             let backoff: Duration = state.withLockedValue { state in
                 state.failures += 1
                 let backoff = min(Duration.seconds(1 << min(state.failures - 1, 16)), endpoint.refreshInterval)
@@ -185,7 +190,7 @@ final class JWKSRefresher: Sendable {
         return max(min(maxAge, configured), min(minimumRefresh, configured))
     }
 
-    private static func fetchCounter(_ issuer: String, _ result: String) -> Counter {
-        Counter(label: "gatehouse_jwks_fetches_total", dimensions: [("issuer", issuer), ("result", result)])
+    private func fetchCounter(_ issuer: String, _ result: String) -> Counter {
+        Counter(label: "gatehouse_jwks_fetches_total", dimensions: [("issuer", issuer), ("result", result)], factory: metricsFactory)
     }
 }

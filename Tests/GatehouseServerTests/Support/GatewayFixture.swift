@@ -20,7 +20,7 @@ final class GatewayFixture: @unchecked Sendable {
     ///   upstream `tls` is then up to `configure`).
     init(
         tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil, replayCapacity: Int? = nil,
-        configure: (inout GatewayConfig) -> Void = { _ in }
+        metrics: GatewayMetrics? = nil, configure: (inout GatewayConfig) -> Void = { _ in }
     ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
         upstream = try TestUpstream(group: group, tls: upstreamTLS)
@@ -48,7 +48,8 @@ final class GatewayFixture: @unchecked Sendable {
         )
         configure(&config)
         gateway = try await Gateway(
-            config: config, logger: Logger(label: "test"), eventLoopGroup: group, replayCapacity: replayCapacity)
+            config: config, logger: Logger(label: "test"), eventLoopGroup: group, replayCapacity: replayCapacity,
+            metrics: metrics)
         try await gateway.start()
     }
 
