@@ -2,20 +2,29 @@
 /// trailing bits are an error, so one token has exactly one spelling.
 public enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-    private static let decodeTable: [UInt8] = {
+    private static let decodeTable = decodeTable(for: alphabet)
+    /// The standard alphabet (RFC 4648 §4), for `decode(_:table:)` callers such as webhooks.
+    static let standardTable = decodeTable(for: Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8))
+
+    private static func decodeTable(for alphabet: [UInt8]) -> [UInt8] {
         var table = [UInt8](repeating: 0xFF, count: 256)
         for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
         return table
-    }()
+    }
 
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+        decode(text, table: decodeTable)
+    }
+
+    /// Unpadded base64 in the alphabet of `table` (0xFF marks bytes outside it), strict.
+    static func decode(_ text: some Collection<UInt8>, table: [UInt8]) -> [UInt8]? {
         guard text.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(text.count * 3 / 4)
         var buffer: UInt32 = 0
         var bits = 0
         for byte in text {
-            let value = decodeTable[Int(byte)]
+            let value = table[Int(byte)]
             guard value != 0xFF else { return nil }
             buffer = buffer << 6 | UInt32(value)
             bits += 6

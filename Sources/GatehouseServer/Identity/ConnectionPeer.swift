@@ -19,28 +19,13 @@ final class ConnectionPeer: Sendable {
         self.id = verified.spiffeID
         self.spiffeID = verified.spiffeID.description
         self.certificateSHA256 = verified.certificateSHA256
-        self.certificateDigest = Self.bytes(hex: verified.certificateSHA256)
+        // The verifier's own lowercase hex of a SHA-256: always decodes.
+        self.certificateDigest = Hex.decode(verified.certificateSHA256.utf8) ?? []
         // SPIFFE IDs and hex never contain `,` `;` `=` or `"`, so no value needs quoting.
         var element = gatewayID.map { "By=\($0);" } ?? ""
         element += "Hash=\(verified.certificateSHA256);URI=\(spiffeID)"
         self.forwardedClientCertElement = element
         self.record = DecisionRecord.Peer(spiffeID: spiffeID, certificateSHA256: certificateSHA256)
-    }
-
-    private static func bytes(hex: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(hex.utf8.count / 2)
-        var high: UInt8?
-        for char in hex.utf8 {
-            let nibble: UInt8 = char >= 0x61 ? char - 0x61 + 10 : char - 0x30
-            if let first = high {
-                bytes.append(first << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
-        }
-        return bytes
     }
 }
 
