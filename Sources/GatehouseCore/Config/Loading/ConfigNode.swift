@@ -243,6 +243,28 @@ struct ConfigNode {
         return items
     }
 
+    /// `items` read one by one, all or nothing: an entry that does not read, or repeats an
+    /// earlier one (reported with `duplicate`), makes the whole list nil, so a policy list
+    /// never loads shorter than written.
+    static func distinctEntries<T: Equatable>(
+        _ items: [ConfigNode], duplicate: (T) -> String, _ read: (ConfigNode) -> T?
+    ) -> [T]? {
+        var entries: [T] = []
+        var valid = true
+        for item in items {
+            guard let entry = read(item) else {
+                valid = false
+                continue
+            }
+            if entries.contains(entry) {
+                item.report(duplicate(entry))
+                valid = false
+            }
+            entries.append(entry)
+        }
+        return valid ? entries : nil
+    }
+
     /// A mapping with a fixed schema. Unknown keys are reported here, once, at the key.
     func mapping(keys: [String], planned: [String] = []) -> MappingReader? {
         guard case .mapping(let mapping) = node else {

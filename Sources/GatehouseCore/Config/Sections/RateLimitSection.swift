@@ -37,36 +37,26 @@ enum RateLimitSection {
     static func readKey(_ node: ConfigNode) -> [RateLimitKeyPart]? {
         let items: [ConfigNode]
         if case .sequence = node.node { items = node.nonEmptyList() ?? [] } else { items = [node] }
-        var parts: [RateLimitKeyPart] = []
-        var valid = !items.isEmpty
-        for item in items {
-            guard let text = item.string() else {
-                valid = false
-                continue
+        guard !items.isEmpty else { return nil }
+        return ConfigNode.distinctEntries(items, duplicate: { "`\($0)` appears twice in the key" }, readKeyPart)
+    }
+
+    static func readKeyPart(_ item: ConfigNode) -> RateLimitKeyPart? {
+        guard let text = item.string() else { return nil }
+        switch text {
+        case "peer": return .peer
+        case "subject": return .subject
+        case "client_id": return .clientID
+        case "ip": return .ip
+        case "route": return .route
+        default:
+            let name = text.hasPrefix("header:") ? String(text.dropFirst("header:".count)) : ""
+            guard ConfigValueParser.isHeaderName(name) else {
+                item.report("`\(text)` is not a rate-limit key", expected: "`peer`, `subject`, `client_id`, `ip`, `header:NAME` or `route`")
+                return nil
             }
-            let part: RateLimitKeyPart
-            switch text {
-            case "peer": part = .peer
-            case "subject": part = .subject
-            case "client_id": part = .clientID
-            case "ip": part = .ip
-            case "route": part = .route
-            default:
-                let name = text.hasPrefix("header:") ? String(text.dropFirst("header:".count)) : ""
-                guard ConfigValueParser.isHeaderName(name) else {
-                    item.report("`\(text)` is not a rate-limit key", expected: "`peer`, `subject`, `client_id`, `ip`, `header:NAME` or `route`")
-                    valid = false
-                    continue
-                }
-                part = .header(name.lowercased())
-            }
-            if parts.contains(part) {
-                item.report("`\(part)` appears twice in the key")
-                valid = false
-            }
-            parts.append(part)
+            return .header(name.lowercased())
         }
-        return valid ? parts : nil
     }
 
     /// A key part must come from something the route verifies: `peer` needs `peers`, and

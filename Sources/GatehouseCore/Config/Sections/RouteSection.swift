@@ -131,20 +131,10 @@ enum RouteSection {
     /// `peers`: SPIFFE ID patterns. An empty list is valid and allows nobody.
     static func readPeers(_ node: ConfigNode, trustDomains: [String]) -> PeerPolicy? {
         guard let items = node.list() else { return nil }
-        var patterns: [SPIFFEIDPattern] = []
-        var valid = true
-        for item in items {
-            guard let pattern = item.spiffePattern(trustDomains: trustDomains) else {
-                valid = false
-                continue
-            }
-            if patterns.contains(pattern) {
-                item.report("duplicate peer pattern `\(pattern)`")
-                valid = false
-            }
-            patterns.append(pattern)
+        let patterns = ConfigNode.distinctEntries(items, duplicate: { "duplicate peer pattern `\($0)`" }) {
+            $0.spiffePattern(trustDomains: trustDomains)
         }
-        return valid ? PeerPolicy(patterns: patterns) : nil
+        return patterns.map { PeerPolicy(patterns: $0) }
     }
 
     static func readMatch(_ node: ConfigNode) -> RouteMatch? {

@@ -160,19 +160,6 @@ enum WebhookSection {
     /// a list with a bad entry must not load as a shorter list.
     static func readReferences(_ node: ConfigNode) -> [SecretReference]? {
         guard let items = node.nonEmptyList() else { return nil }
-        var references: [SecretReference] = []
-        var valid = true
-        for item in items {
-            guard let reference = item.secretReference() else {
-                valid = false
-                continue
-            }
-            if references.contains(reference) {
-                item.report("duplicate reference `\(reference)`")
-                valid = false
-            }
-            references.append(reference)
-        }
-        return valid ? references : nil
+        return ConfigNode.distinctEntries(items, duplicate: { "duplicate reference `\($0)`" }) { $0.secretReference() }
     }
 }
