@@ -97,12 +97,13 @@ func bootstrapLogging(level: Logger.Level) {
 }
 
 /// Loads and validates a config; on failure prints every problem (`FILE:LINE:COL: key: ...`) and exits 1.
-func loadConfigOrExit(_ path: String) throws -> GatewayConfig {
+/// The configuration at `path`, or every problem printed and an exit with `exitCode`.
+func loadConfigOrExit(_ path: String, exitCode: Int32 = 1) throws -> GatewayConfig {
     do {
         return try ConfigLoader.load(path: path)
     } catch let errors as ConfigErrors {
         for issue in errors.issues { printError(issue.description) }
-        throw ExitCode(1)
+        throw ExitCode(exitCode)
     }
 }
 

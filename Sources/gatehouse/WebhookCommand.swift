@@ -33,13 +33,7 @@ struct VerifyWebhookCommand: AsyncParsableCommand {
     var at: Int64?
 
     func run() async throws {
-        let loaded: GatewayConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch let errors as ConfigErrors {
-            for issue in errors.issues { printError(issue.description) }
-            throw ExitCode(2)
-        }
+        let loaded = try loadConfigOrExit(config, exitCode: 2)
         guard let routeConfig = loaded.routes.first(where: { $0.name == route }) else {
             printError("\(config): no route named `\(route)`")
             throw ExitCode(2)
