@@ -28,6 +28,6 @@ struct CheckCommand: AsyncParsableCommand {
             printError("\(config): \(error)")
             throw ExitCode(1)
         }
-        print("\(config): ok (\(loaded.listeners.count) listener(s), \(loaded.routes.count) route(s), version \(loaded.version.prefix(12)))")
+        print("\(config): ok (\(loaded.listeners.count) listener(s), \(loaded.routes.count) route(s), version \(loaded.policyVersion))")
     }
 }

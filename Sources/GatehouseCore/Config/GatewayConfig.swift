@@ -19,8 +19,16 @@ public struct GatewayConfig: Sendable, Equatable {
     public var decisionLog: DecisionLogConfig
     /// The file this was loaded from.
     public var sourceFile: String
-    /// Hex SHA-256 of the file bytes, used as the policy version in decision records.
+    /// Hex SHA-256 of the file bytes.
     public var version: String
+    /// The top-level `version`, when the file names its policy (e.g. `v42`).
+    public var declaredVersion: String?
+    /// A candidate policy being rolled out beside this one.
+    public var rollout: RolloutConfig?
+
+    /// The policy version in decision records and metrics: the declared one, else the first
+    /// 12 hex digits of the file's SHA-256.
+    public var policyVersion: String { declaredVersion ?? String(version.prefix(12)) }
 
     public init(
         environment: String, listeners: [ListenerConfig], admin: AdminConfig, trustDomains: [TrustDomainConfig] = [],
@@ -211,8 +219,11 @@ public struct ListenerConfig: Sendable, Equatable {
 public struct AdminConfig: Sendable, Equatable {
     /// Loopback by default; `nil` disables the admin listener.
     public var address: HostPort?
-    public init(address: HostPort? = HostPort(host: "127.0.0.1", port: 9901)) {
+    /// The bearer token the mutating admin endpoints require; without it they are disabled.
+    public var token: SecretReference?
+    public init(address: HostPort? = HostPort(host: "127.0.0.1", port: 9901), token: SecretReference? = nil) {
         self.address = address
+        self.token = token
     }
 }
 
@@ -325,6 +336,8 @@ public struct RouteConfig: Sendable, Equatable {
     /// The workloads that may call this route. nil: the route does not look at peers;
     /// an empty policy allows nobody.
     public var peers: PeerPolicy?
+    /// `peers: { allow: [...], mode: shadow }`: evaluated and recorded, never denies.
+    public var peersMode: CheckMode = .enforce
     /// nil when the route does not look at bearer tokens.
     public var token: RouteTokenConfig?
     /// nil when the route is not rate-limited.
@@ -506,6 +519,7 @@ public struct RouteTokenConfig: Sendable, Equatable {
     public var mintUpstream = false
     /// Verified claims forwarded as headers: claim name to header name (lowercased).
     public var claimsToHeaders: [String: String] = [:]
+    public var mode: CheckMode = .enforce
     public var location: SourceLocation
 
     public init(issuers: [String], location: SourceLocation) {

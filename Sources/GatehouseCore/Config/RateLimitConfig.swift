@@ -43,6 +43,7 @@ public struct RateLimitConfig: Sendable, Equatable {
     public var onFull: RateLimitFallback = .allow
     /// The shared store (Redis) is slow or down.
     public var onStoreError: RateLimitFallback = .allow
+    public var mode: CheckMode = .enforce
     public var location: SourceLocation
 
     public init(name: String, key: [RateLimitKeyPart], policy: RatePolicy, location: SourceLocation) {

@@ -18,6 +18,7 @@ public struct RouteWebhookConfig: Sendable, Equatable {
     public var maxBodyBytes: Int = RouteWebhookConfig.defaultMaxBodyBytes
     /// How a `generic` sender signs; nil for every other scheme.
     public var generic: GenericWebhookFormat?
+    public var mode: CheckMode = .enforce
     public var location: SourceLocation
 
     public static let defaultMaxBodyBytes = 1 << 20

@@ -35,7 +35,7 @@ final class GatewaySnapshot: Sendable {
         self.tokens = tokens
         self.minter = try config.tokenMinting.map { try TokenMinter(config: $0, environment: environment) }
         self.config = config
-        self.version = String(config.version.prefix(12))
+        self.version = config.policyVersion
         var clusters: [String: UpstreamCluster] = [:]
         for upstream in config.upstreams {
             do {

@@ -36,11 +36,13 @@ final class IssueLog {
         issues.append(issue)
     }
 
-    /// Issues in file order, like a compiler prints them.
+    /// Issues in file order, like a compiler prints them (this file's first, then a file it
+    /// includes, such as a rollout candidate).
     var sortedIssues: [ConfigIssue] {
         issues.enumerated().sorted { a, b in
             let (l, r) = (a.element.location, b.element.location)
-            return (l.line, l.column, a.offset) < (r.line, r.column, b.offset)
+            let (lOther, rOther) = (l.file == file ? 0 : 1, r.file == file ? 0 : 1)
+            return (lOther, l.line, l.column, a.offset) < (rOther, r.line, r.column, b.offset)
         }.map(\.element)
     }
 }

@@ -1,6 +1,6 @@
 /// `rate_limits:` and `routes[].rate_limit` — how often a verified caller may call a route.
 enum RateLimitSection {
-    static let keys = ["key", "rate", "burst", "on_full", "on_store_error"]
+    static let keys = ["key", "rate", "burst", "on_full", "on_store_error", "mode"]
 
     /// Every named limit, valid or not, so a route naming a broken one is not also told it does not exist.
     static func names(_ node: ConfigNode) -> [String] {
@@ -25,12 +25,15 @@ enum RateLimitSection {
         let burst = map.required("burst", expected: "the requests a caller may send at once, e.g. `20`")?.int(in: 1...1_000_000)
         let onFull = map.optional("on_full")?.oneOf(RateLimitFallback.self)
         let onStoreError = map.optional("on_store_error")?.oneOf(RateLimitFallback.self)
-        guard let key, let rate, let burst, map.has("on_full") == (onFull != nil), map.has("on_store_error") == (onStoreError != nil)
+        let mode = map.optional("mode")?.oneOf(CheckMode.self)
+        guard let key, let rate, let burst, map.has("on_full") == (onFull != nil), map.has("on_store_error") == (onStoreError != nil),
+            map.has("mode") == (mode != nil)
         else { return nil }
         var config = RateLimitConfig(
             name: name, key: key, policy: RatePolicy(count: rate.count, period: rate.period, burst: burst), location: node.location)
         if let onFull { config.onFull = onFull }
         if let onStoreError { config.onStoreError = onStoreError }
+        if let mode { config.mode = mode }
         return config
     }
 

@@ -1,16 +1,18 @@
 /// The top level of the file, plus the two small sections `admin` and `decision_log`.
 enum RootSection {
     static let keys = [
-        "environment", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes", "decision_log",
-        "state", "rate_limits",
+        "environment", "version", "listeners", "admin", "trust_domains", "issuers", "token_minting", "upstreams", "routes",
+        "decision_log", "state", "rate_limits", "rollout",
     ]
     /// Top-level sections of later versions (see ARCHITECTURE.md, "Contract with operators").
-    static let plannedKeys = ["rollout"]
+    static let plannedKeys: [String] = []
 
     /// The whole configuration, or nil when anything is wrong (every problem is in the log).
     static func read(_ node: ConfigNode, sourceFile: String, version: String) -> GatewayConfig? {
         guard let map = node.mapping(keys: keys, planned: plannedKeys) else { return nil }
         let environment = map.required("environment", expected: "a name such as `prod`")?.identifier()
+        let versionNode = map.optional("version")
+        let declaredVersion = versionNode.flatMap(readVersion)
         let trustDomains = map.optional("trust_domains").map(TrustDomainSection.readAll) ?? []
         let domainNames = trustDomains.map(\.name)
         let issuersNode = map.optional("issuers")
@@ -28,24 +30,48 @@ enum RootSection {
             rateLimits: rateLimitsNode.map(RateLimitSection.readAll) ?? [], rateLimitNames: rateLimitsNode.map(RateLimitSection.names) ?? [])
         let routes = map.required("routes", expected: "a list of routes")
             .map { RouteSection.readAll($0, upstreams: upstreams, context: routeContext) } ?? []
+        let rolloutNode = map.optional("rollout")
+        let rollout = rolloutNode.flatMap { RolloutSection.read($0, upstreams: upstreams, context: routeContext) }
         let decisionLog = map.optional("decision_log").map(readDecisionLog) ?? DecisionLogConfig()
         let state = map.optional("state").map(readState) ?? StateConfig()
         TokenSection.checkDistinctIssuers(routes: routes, issuers: issuers, log: node.log)
 
-        guard let environment, node.log.issues.isEmpty else { return nil }
+        guard let environment, versionNode == nil || declaredVersion != nil, rolloutNode == nil || rollout != nil,
+            node.log.issues.isEmpty
+        else { return nil }
         var config = GatewayConfig(
             environment: environment, listeners: listeners, admin: admin, trustDomains: trustDomains, upstreams: upstreams,
             routes: routes, decisionLog: decisionLog, sourceFile: sourceFile, version: version)
         config.issuers = issuers
         config.tokenMinting = minting
         config.state = state
+        config.declaredVersion = declaredVersion
+        config.rollout = rollout
+        if let rollout, rollout.candidate.version == config.policyVersion, let versionNode {
+            versionNode.report("the candidate policy has the same version `\(rollout.candidate.version)`",
+                expected: "distinct versions, so that records and metrics tell the two policies apart")
+            return nil
+        }
         return config
+    }
+
+    /// `version`: how records and metrics name this policy (e.g. `v42`, `2026-11-22.1`).
+    static func readVersion(_ node: ConfigNode) -> String? {
+        node.parse("a version such as `v42`") { (text) throws(ConfigValueError) in
+            guard (1...64).contains(text.utf8.count),
+                text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F })
+            else {
+                throw ConfigValueError("`\(text)` is not a version", expected: "1 to 64 letters, digits, `.`, `-` or `_`, e.g. `v42`")
+            }
+            return text
+        }
     }
 
     /// The admin listener is on by default, on loopback. It is turned off with `enabled: false`
     /// (one way only, so that two files that mean the same thing look the same).
     static func readAdmin(_ node: ConfigNode, listeners: [ListenerConfig]) -> AdminConfig {
-        guard let map = node.mapping(keys: ["address", "enabled"]) else { return AdminConfig() }
+        guard let map = node.mapping(keys: ["address", "enabled", "token"]) else { return AdminConfig() }
+        let token = map.optional("token")?.secretReference()
         let enabled = map.optional("enabled")?.bool() ?? true
         var address = AdminConfig().address
         if let addressNode = map.optional("address") {
@@ -58,7 +84,7 @@ enum RootSection {
                 }
             }
         }
-        return AdminConfig(address: enabled ? address : nil)
+        return AdminConfig(address: enabled ? address : nil, token: token)
     }
 
     /// `state`: where replay keys (token `jti`, webhook deliveries) and rate cells are kept.

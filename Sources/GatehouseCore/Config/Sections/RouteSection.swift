@@ -78,7 +78,8 @@ enum RouteSection {
         let maxBodyNode = map.optional("max_body_bytes")
         let maxBodyBytes = maxBodyNode?.size()
         let peersNode = map.optional("peers")
-        let peers = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
+        let peersRead = peersNode.flatMap { readPeers($0, trustDomains: trustDomains) }
+        let peers = peersRead?.policy
         let tokenNode = map.optional("token")
         let token = tokenNode.flatMap { TokenSection.readRoute($0, issuers: context.issuers, mintingConfigured: context.mintingConfigured) }
         let webhookNode = map.optional("webhook")
@@ -104,6 +105,7 @@ enum RouteSection {
             // like any route's limit, before a check runs.
             name: name, match: match, upstream: upstream, maxBodyBytes: webhook?.maxBodyBytes ?? maxBodyBytes, peers: peers,
             forwardClientCert: forwardClientCert ?? .set, location: node.location)
+        route.peersMode = peersRead?.mode ?? .enforce
         route.token = token
         route.webhook = webhook
         if let rateNode = map.optional("rate_limit") {
@@ -128,13 +130,26 @@ enum RouteSection {
         return nil
     }
 
-    /// `peers`: SPIFFE ID patterns. An empty list is valid and allows nobody.
-    static func readPeers(_ node: ConfigNode, trustDomains: [String]) -> PeerPolicy? {
-        guard let items = node.list() else { return nil }
+    /// `peers`: SPIFFE ID patterns, or `{ allow: [patterns], mode: shadow }`. An empty list
+    /// is valid and allows nobody.
+    static func readPeers(_ node: ConfigNode, trustDomains: [String]) -> (policy: PeerPolicy, mode: CheckMode)? {
+        var listNode = node
+        var mode = CheckMode.enforce
+        if case .mapping = node.node {
+            guard let map = node.mapping(keys: ["allow", "mode"]),
+                let allow = map.required("allow", expected: "a list of SPIFFE ID patterns (empty: nobody)")
+            else { return nil }
+            if let modeNode = map.optional("mode") {
+                guard let value = modeNode.oneOf(CheckMode.self) else { return nil }
+                mode = value
+            }
+            listNode = allow
+        }
+        guard let items = listNode.list() else { return nil }
         let patterns = ConfigNode.distinctEntries(items, duplicate: { "duplicate peer pattern `\($0)`" }) {
             $0.spiffePattern(trustDomains: trustDomains)
         }
-        return patterns.map { PeerPolicy(patterns: $0) }
+        return patterns.map { (PeerPolicy(patterns: $0), mode) }
     }
 
     static func readMatch(_ node: ConfigNode) -> RouteMatch? {

@@ -7,7 +7,7 @@ enum TokenSection {
     ]
     /// Settings that only make sense with `jwks_uri`.
     static let fetchKeys = ["ca", "refresh_interval", "stale_for"]
-    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay", "claims_to_headers"]
+    static let routeKeys = ["issuer", "scopes", "claims", "from", "bind", "upstream", "replay", "claims_to_headers", "mode"]
     static let plannedRouteKeys: [String] = []
 
     static let asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
@@ -239,6 +239,9 @@ enum TokenSection {
                 valid = false
             case nil: valid = false
             }
+        }
+        if let modeNode = map.optional("mode") {
+            if let mode = modeNode.oneOf(CheckMode.self) { config.mode = mode } else { valid = false }
         }
         return valid ? config : nil
     }

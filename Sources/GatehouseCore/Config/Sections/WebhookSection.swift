@@ -1,6 +1,6 @@
 /// `routes[].webhook` — the route accepts only deliveries signed by a known sender.
 enum WebhookSection {
-    static let keys = ["scheme", "secrets", "public_keys", "tolerance", "replay", "id_header", "max_body", "generic"]
+    static let keys = ["scheme", "secrets", "public_keys", "tolerance", "replay", "id_header", "max_body", "generic", "mode"]
     static let genericKeys = ["header", "prefix", "encoding", "algorithm", "signed", "timestamp_header"]
 
     /// The longest `max_body`: the server holds the whole body in memory before verifying.
@@ -10,7 +10,7 @@ enum WebhookSection {
     /// The keys that mean something for `scheme`; any other known key is an error, so that
     /// a setting that would be ignored (a GitHub route with `public_keys`) is never written.
     static func keys(for scheme: WebhookScheme) -> [String] {
-        var keys = ["scheme", "secrets", "tolerance", "replay", "max_body"]
+        var keys = ["scheme", "secrets", "tolerance", "replay", "max_body", "mode"]
         // The id of a Standard Webhooks delivery is `webhook-id`, which is signed: no override.
         if scheme != .standard { keys.append("id_header") }
         if scheme == .standard { keys.append("public_keys") }
@@ -79,6 +79,9 @@ enum WebhookSection {
             } else {
                 valid = false
             }
+        }
+        if let modeNode = map.optional("mode") {
+            if let mode = modeNode.oneOf(CheckMode.self) { config.mode = mode } else { valid = false }
         }
         if scheme == .generic {
             if let genericNode = map.required("generic", expected: "the signature format: a mapping with `header` and optionally \(MappingReader.list(Array(genericKeys.dropFirst())))"),
