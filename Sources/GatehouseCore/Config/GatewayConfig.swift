@@ -221,6 +221,8 @@ public struct AdminConfig: Sendable, Equatable {
     public var address: HostPort?
     /// The bearer token the mutating admin endpoints require; without it they are disabled.
     public var token: SecretReference?
+    /// Where `token` is written, for errors about it.
+    public var tokenLocation: SourceLocation?
     public init(address: HostPort? = HostPort(host: "127.0.0.1", port: 9901), token: SecretReference? = nil) {
         self.address = address
         self.token = token

@@ -78,6 +78,30 @@ public struct DecisionRecord: Sendable, Equatable {
         }
     }
 
+    /// A check in `mode: shadow`: evaluated and recorded, but it did not decide.
+    public struct ShadowCheck: Sendable, Equatable {
+        public var check: RouteCheck
+        public var decision: Decision
+        public var reason: ReasonCode
+        public init(check: RouteCheck, decision: Decision, reason: ReasonCode) {
+            self.check = check
+            self.decision = decision
+            self.reason = reason
+        }
+    }
+
+    /// What the policy that did not decide (stable or candidate, during a rollout) would have done.
+    public struct ShadowPolicy: Sendable, Equatable {
+        public var version: String
+        public var decision: Decision
+        public var reason: ReasonCode
+        public init(version: String, decision: Decision, reason: ReasonCode) {
+            self.version = version
+            self.decision = decision
+            self.reason = reason
+        }
+    }
+
     /// Wall-clock time the exchange started, in milliseconds since the Unix epoch.
     public var timestampMillis: Int64
     public var requestID: String
@@ -99,7 +123,11 @@ public struct DecisionRecord: Sendable, Equatable {
     public var upstream: Upstream?
     public var durationMillis: Double
     public var policyVersion: String
+    /// `stable` or `candidate`: whose policy decided.
     public var cohort: String
+    /// Shadowed checks of the deciding policy, in the order they ran.
+    public var shadow: [ShadowCheck] = []
+    public var shadowPolicy: ShadowPolicy?
 
     public init(
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
@@ -171,6 +199,13 @@ extension DecisionRecord {
                 if let remaining = rateLimit.remaining { inner.field("remaining", remaining) }
             }
         }
+        if !shadow.isEmpty {
+            json.objects("shadow", shadow) { inner, entry in
+                inner.field("check", entry.check.rawValue)
+                inner.field("decision", entry.decision.rawValue)
+                inner.field("reason", entry.reason.rawValue)
+            }
+        }
         json.field("decision", decision.rawValue)
         json.field("reason", reason.rawValue)
         json.field("status", status)
@@ -185,6 +220,13 @@ extension DecisionRecord {
         json.object("policy") { inner in
             inner.field("version", policyVersion)
             inner.field("cohort", cohort)
+            if let shadowPolicy {
+                inner.object("shadow") { other in
+                    other.field("version", shadowPolicy.version)
+                    other.field("decision", shadowPolicy.decision.rawValue)
+                    other.field("reason", shadowPolicy.reason.rawValue)
+                }
+            }
         }
         return json.finish()
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A minimal writer for flat JSON objects with correct string escaping, into bytes.
 /// It runs once per request on the decision-log thread, so it avoids `String` building:
 /// plain ASCII values are copied in one go. Nil values are written as `null` so every record
@@ -43,6 +45,13 @@ public struct JSONObjectWriter {
         Self.appendInteger(fraction, to: &bytes)
     }
 
+    /// A number with four decimals (rates, percentages); `null` when nil or not finite.
+    public mutating func field(_ name: StaticString, number value: Double?) {
+        key(name)
+        guard let value, value.isFinite else { return bytes.append(contentsOf: Self.null) }
+        bytes.append(contentsOf: Array(String(format: "%.4f", value).utf8))
+    }
+
     /// A string already known to need no escaping (e.g. a formatted timestamp).
     public mutating func field(_ name: StaticString, plainASCII value: [UInt8]) {
         key(name)
@@ -56,6 +65,19 @@ public struct JSONObjectWriter {
         var inner = JSONObjectWriter(capacity: 128)
         body(&inner)
         bytes.append(contentsOf: inner.finish())
+    }
+
+    /// An array of objects, one per element.
+    public mutating func objects<T>(_ name: StaticString, _ elements: [T], _ body: (inout JSONObjectWriter, T) -> Void) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (index, element) in elements.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            var inner = JSONObjectWriter(capacity: 96)
+            body(&inner, element)
+            bytes.append(contentsOf: inner.finish())
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     /// Nested objects keyed by runtime strings (e.g. header names) use this.

@@ -2,8 +2,8 @@ import Atomics
 import NIOCore
 import NIOHTTP1
 
-/// The admin listener: liveness, readiness, the minted tokens' JWKS and Prometheus metrics.
-/// Answers only from a fixed set of routes and never echoes configuration or secrets.
+/// The admin listener: liveness, readiness, the minted tokens' JWKS, Prometheus metrics and
+/// the rollout API. Answers only from a fixed set of routes and never echoes secrets.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,15 +13,17 @@ final class AdminHandler: ChannelInboundHandler {
     private let jwks: @Sendable () -> String?
     /// The Prometheus text exposition, rendered per scrape.
     private let metrics: @Sendable () -> [UInt8]
+    private let rollout: AdminRolloutAPI?
     private var pending: HTTPRequestHead?
 
     init(
         isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil },
-        metrics: @escaping @Sendable () -> [UInt8] = { [] }
+        metrics: @escaping @Sendable () -> [UInt8] = { [] }, rollout: AdminRolloutAPI? = nil
     ) {
         self.isReady = isReady
         self.jwks = jwks
         self.metrics = metrics
+        self.rollout = rollout
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -46,6 +48,15 @@ final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/metrics"):
             respond(to: head, status: .ok, contentType: GatewayMetrics.contentType, body: metrics(), context: context)
             return
+        case (.GET, "/rollout"), (.POST, "/rollout/promote"), (.POST, "/rollout/rollback"):
+            guard let rollout else {
+                (status, body) = (.notFound, #"{"error":"not found"}"#)
+                break
+            }
+            let answer = rollout.handle(method: head.method, path: path, headers: head.headers)
+            respond(to: head, status: answer.status, contentType: "application/json", body: answer.body, context: context,
+                extraHeaders: answer.status == .unauthorized ? [("www-authenticate", "Bearer")] : [])
+            return
         case (.GET, "/.well-known/jwks.json"):
             if let jwks = jwks() { (status, body) = (.ok, jwks) } else { (status, body) = (.notFound, #"{"error":"not found"}"#) }
         default:
@@ -55,9 +66,10 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     private func respond(
-        to head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: [UInt8], context: ChannelHandlerContext
+        to head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: [UInt8], context: ChannelHandlerContext,
+        extraHeaders: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: String(body.count))
         headers.add(name: "cache-control", value: "no-store")

@@ -24,8 +24,22 @@ public final class DecisionLog: Sendable {
         public var dropped: Int
     }
 
+    /// A request's decision, or an event of the gateway's own (a rollout rolled back): one
+    /// JSON line either way.
+    enum Entry {
+        case decision(DecisionRecord)
+        case event([UInt8])
+
+        var jsonBytes: [UInt8] {
+            switch self {
+            case .decision(let record): return record.jsonBytes()
+            case .event(let bytes): return bytes
+            }
+        }
+    }
+
     private struct Queue {
-        var pending: [DecisionRecord] = []
+        var pending: [Entry] = []
         var stopping = false
         var reopenRequested = false
         /// Records taken by the writer but not yet written; `flush` waits for zero.
@@ -76,10 +90,19 @@ public final class DecisionLog: Sendable {
 
     /// Never blocks beyond a short append; safe to call on an event loop.
     public func record(_ record: DecisionRecord) {
+        append(.decision(record))
+    }
+
+    /// A gateway event as one JSON object (no newline); queued like a decision.
+    public func recordEvent(_ json: [UInt8]) {
+        append(.event(json))
+    }
+
+    private func append(_ entry: Entry) {
         let earlyWake = max(1, capacity / 4)
         let outcome = state.withLockedValue { queue -> (accepted: Bool, wakeWriter: Bool) in
             guard !queue.stopping, queue.pending.count + queue.inFlight < capacity else { return (false, false) }
-            queue.pending.append(record)
+            queue.pending.append(entry)
             return (true, queue.pending.count == earlyWake)
         }
         guard outcome.accepted else {
@@ -127,7 +150,7 @@ public final class DecisionLog: Sendable {
             if queue.lock(whenValue: Self.hasWork, timeoutSeconds: Self.pollInterval) {
                 queue.unlock(withValue: Self.idle)
             }
-            let (batch, stopping, reopen) = state.withLockedValue { queue -> ([DecisionRecord], Bool, Bool) in
+            let (batch, stopping, reopen) = state.withLockedValue { queue -> ([Entry], Bool, Bool) in
                 let batch = queue.pending
                 queue.pending.removeAll(keepingCapacity: true)
                 queue.inFlight = batch.count
@@ -145,7 +168,7 @@ public final class DecisionLog: Sendable {
                 var text = [UInt8]()
                 text.reserveCapacity(batch.count * 400)
                 for record in batch {
-                    text.append(contentsOf: record.jsonBytes())
+                    text.append(contentsOf: record.jsonBytes)
                     text.append(UInt8(ascii: "\n"))
                 }
                 if Self.writeAll(text, to: descriptor) {

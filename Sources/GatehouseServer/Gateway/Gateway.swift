@@ -36,6 +36,10 @@ public final class Gateway: Sendable {
     let tlsWatcher: TLSMaterialWatcher
     /// One per issuer with a `jwks_uri`.
     let jwksRefreshers: [JWKSRefresher]
+    /// What every snapshot's rollout reports to (log, decision log, metrics, clock).
+    let rolloutHooks: RolloutHooks
+    /// `admin.token`, for the mutating admin endpoints.
+    let adminAuthorization: AdminAuthorization
 
     struct BoundState {
         var watcherTask: Task<Void, Never>?
@@ -51,7 +55,7 @@ public final class Gateway: Sendable {
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int? = nil,
-        metrics: GatewayMetrics? = nil
+        metrics: GatewayMetrics? = nil, rolloutClock: RolloutWindow.Clock? = nil
     ) async throws {
         self.logger = logger
         // Not bootstrapped into `MetricsSystem` unless the caller did: see `GatewayMetrics`.
@@ -67,7 +71,14 @@ public final class Gateway: Sendable {
         let trust = config.trustDomains.isEmpty ? nil : try TrustDomainStore(domains: config.trustDomains)
         self.trust = trust
         let tokens = try await TokenSetup.store(for: config, environment: environment)
-        let snapshot = try GatewaySnapshot(config: config, trust: trust, tokens: tokens, environment: environment)
+        let decisionLog = DecisionLog(config: config.decisionLog)
+        self.decisionLog = decisionLog
+        var rolloutHooks = RolloutHooks(logger: logger, recordEvent: { decisionLog.recordEvent($0) }, metricsFactory: metrics.factory)
+        if let rolloutClock { rolloutHooks.clock = rolloutClock }
+        self.rolloutHooks = rolloutHooks
+        self.adminAuthorization = AdminAuthorization(token: try Self.adminToken(config, environment: environment))
+        let snapshot = try GatewaySnapshot(
+            config: config, trust: trust, tokens: tokens, environment: environment, rolloutHooks: rolloutHooks)
         self.snapshots = SnapshotStore(snapshot)
         self.pools = UpstreamPools(group: group)
         self.stateStore = try StateStoreSetup.make(
@@ -89,9 +100,64 @@ public final class Gateway: Sendable {
             targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
                 + Self.issuerTargets(tokens) + Self.mintingTargets(snapshot.minter),
             logger: logger, metricsFactory: metrics.factory)
-        self.decisionLog = DecisionLog(config: config.decisionLog)
         self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger, metricsFactory: metrics.factory)
         Self.exportAtScrape(metrics, decisionLog: decisionLog, stateStore: stateStore)
+    }
+
+    /// `admin.token`, resolved; a problem names the key, never the value.
+    private static func adminToken(_ config: GatewayConfig, environment: [String: String]) throws -> [UInt8]? {
+        guard let reference = config.admin.token else { return nil }
+        do {
+            return try SecretResolver.resolve(reference, environment: environment)
+        } catch let error as SecretResolutionError {
+            let location = config.admin.tokenLocation ?? SourceLocation(file: config.sourceFile, line: 0, column: 0)
+            throw ConfigErrors([ConfigIssue(location: location, keyPath: "admin.token", message: error.description)])
+        }
+    }
+
+    // MARK: Rollout
+
+    /// `GET /rollout` as JSON.
+    public func rolloutStatus() -> [UInt8] {
+        let snapshot = snapshots.snapshot
+        return RolloutEventRecord.status(snapshot.rollout, stableVersion: snapshot.version)
+    }
+
+    /// The candidate becomes the only policy until the next reload (the file is not changed:
+    /// make it permanent by moving the candidate's routes into the main file).
+    @discardableResult
+    public func promoteRollout() -> String? {
+        guard case .changed(let version) = changeRollout(promote: true) else { return nil }
+        return version
+    }
+
+    /// The candidate stops deciding (it is still evaluated and recorded) until promoted or reloaded.
+    @discardableResult
+    public func rollBackRollout() -> Bool {
+        if case .changed = changeRollout(promote: false) { return true }
+        return false
+    }
+
+    private func changeRollout(promote: Bool) -> AdminRolloutAPI.ChangeResult {
+        let snapshot = snapshots.snapshot
+        guard let rollout = snapshot.rollout else { return .noRollout }
+        if !promote {
+            let changed = rollout.rollBack(cause: "manual", figures: nil)
+            return changed ? .changed(version: rollout.stableVersion) : .unchanged(version: rollout.stableVersion)
+        }
+        guard let promoted = snapshot.promoted() else { return .noRollout }
+        guard snapshots.replace(snapshot, with: promoted) else { return .unchanged(version: snapshots.snapshot.version) }
+        logger.notice("rollout.promoted: the candidate policy is now the only policy", metadata: [
+            "stable": .string(rollout.stableVersion), "candidate": .string(rollout.candidateVersion),
+        ])
+        decisionLog.recordEvent(RolloutEventRecord.promoted(rollout))
+        return .changed(version: rollout.candidateVersion)
+    }
+
+    private var adminRolloutAPI: AdminRolloutAPI {
+        AdminRolloutAPI(
+            authorization: adminAuthorization, status: { [self] in rolloutStatus() },
+            promote: { [self] in changeRollout(promote: true) }, rollBack: { [self] in changeRollout(promote: false) })
     }
 
     private static func jwksRefreshers(
@@ -337,6 +403,7 @@ public final class Gateway: Sendable {
         let ready = self.ready
         let snapshots = self.snapshots
         let metrics = self.metrics
+        let rolloutAPI = adminRolloutAPI
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -345,7 +412,7 @@ public final class Gateway: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         AdminHandler(
                             isReady: { ready.load(ordering: .relaxed) }, jwks: { snapshots.snapshot.minter?.jwks },
-                            metrics: { metrics.exposition() })
+                            metrics: { metrics.exposition() }, rollout: rolloutAPI)
                     )
                 }
             }

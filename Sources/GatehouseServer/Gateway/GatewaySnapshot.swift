@@ -8,6 +8,8 @@ struct CompiledRoute: Sendable {
     let maxBodyBytes: Int?
     /// nil when the route does not look at peers.
     let peerCheck: PeerCheck?
+    /// `peers` in `mode: shadow`.
+    let peersShadowed: Bool
     /// nil when the route does not look at bearer tokens.
     let tokenCheck: RouteTokenCheck?
     /// nil when the route takes no webhook deliveries.
@@ -28,9 +30,12 @@ final class GatewaySnapshot: Sendable {
     /// Mints next-hop tokens for routes with `token.upstream: mint`.
     let minter: TokenMinter?
 
+    /// The candidate policy and its runtime state, during a rollout.
+    let rollout: RolloutRuntime?
+
     init(
         config: GatewayConfig, trust: TrustDomainStore? = nil, tokens: TokenVerifierStore? = nil,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], rolloutHooks: RolloutHooks = RolloutHooks()
     ) throws {
         self.tokens = tokens
         self.minter = try config.tokenMinting.map { try TokenMinter(config: $0, environment: environment) }
@@ -54,15 +59,49 @@ final class GatewaySnapshot: Sendable {
             }
         }
         self.clusters = clusters
-        self.router = Router(
-            entries: try config.routes.enumerated().map { index, route in
+        self.router = try Self.compile(config.routes, clusters: clusters, environment: environment)
+        self.rollout = try config.rollout.map { rollout in
+            RolloutRuntime(
+                config: rollout, stableVersion: config.policyVersion,
+                router: try Self.compile(rollout.candidate.routes, clusters: clusters, environment: environment),
+                hooks: rolloutHooks)
+        }
+    }
+
+    /// The same gateway with the candidate as its only policy (`POST /rollout/promote`).
+    private init(promoting snapshot: GatewaySnapshot, _ rollout: RolloutRuntime) {
+        var config = snapshot.config
+        config.routes = rollout.config.candidate.routes
+        config.declaredVersion = rollout.candidateVersion
+        config.rollout = nil
+        self.config = config
+        self.version = rollout.candidateVersion
+        self.router = rollout.router
+        self.clusters = snapshot.clusters
+        self.tokens = snapshot.tokens
+        self.minter = snapshot.minter
+        self.rollout = nil
+    }
+
+    /// nil without a rollout.
+    func promoted() -> GatewaySnapshot? {
+        rollout.map { GatewaySnapshot(promoting: self, $0) }
+    }
+
+    /// Routes for the data path: one prefix tree, upstreams resolved, webhook secrets loaded.
+    static func compile(
+        _ routes: [RouteConfig], clusters: [String: UpstreamCluster], environment: [String: String]
+    ) throws -> Router<CompiledRoute> {
+        Router(
+            entries: try routes.enumerated().map { index, route in
                 (
                     host: route.match.host, path: route.match.path, methods: route.match.methods,
                     payload: CompiledRoute(
                         name: route.name, cluster: clusters[route.upstream]!,
                         // A webhook route buffers its body to verify it: `max_body` bounds it.
                         maxBodyBytes: route.webhook?.maxBodyBytes ?? route.maxBodyBytes,
-                        peerCheck: route.peers.map(PeerCheck.init), tokenCheck: route.token.map(RouteTokenCheck.init),
+                        peerCheck: route.peers.map(PeerCheck.init), peersShadowed: route.peersMode == .shadow,
+                        tokenCheck: route.token.map(RouteTokenCheck.init),
                         webhook: try route.webhook.map { try Self.webhookVerifier(route, index: index, $0, environment: environment) },
                         rateLimit: route.rateLimit,
                         forwardClientCert: route.forwardClientCert
@@ -106,5 +145,14 @@ final class SnapshotStore: Sendable {
 
     func replace(with snapshot: GatewaySnapshot) {
         current.withLockedValue { $0 = snapshot }
+    }
+
+    /// Replaces `expected` only if it is still the running snapshot (a reload may have won).
+    func replace(_ expected: GatewaySnapshot, with snapshot: GatewaySnapshot) -> Bool {
+        current.withLockedValue { current in
+            guard current === expected else { return false }
+            current = snapshot
+            return true
+        }
     }
 }

@@ -43,6 +43,14 @@ final class Exchange {
     var attempts = 0
     /// Close the client connection once the response is written.
     var closeAfterResponse = false
+    /// The deciding policy's version, and `stable` or `candidate`.
+    var policyVersion: String?
+    var cohort = "stable"
+    /// Shadowed checks of the deciding policy, in the order they ran.
+    var shadow: [DecisionRecord.ShadowCheck] = []
+    /// During a rollout: what the other policy would have done with this request's head.
+    var shadowPolicy: DecisionRecord.ShadowPolicy?
+    var rollout: RolloutRuntime?
 
     init(requestID: String, startedAt: NIODeadline = .now(), wallMillis: Int64 = WallClock.nowMillis()) {
         self.startedAt = startedAt

@@ -260,7 +260,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         exchange.path = target.path
 
         let host = validated.host.map(Router<CompiledRoute>.canonicalHost)
-        guard let route = snapshot.router.match(host: host, path: target.path, method: head.method.rawValue) else {
+        let peer = peerSlot?.peer
+        let request = HeadChecks.Request(
+            host: host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens)
+        let verdict = decidingVerdict(request, snapshot: snapshot, exchange: exchange)
+        guard let route = verdict.route else {
             respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
@@ -271,47 +275,32 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             respondWithError(.requestTooLarge, close: true, context: context)
             return
         }
-
-        // Checks run in order; the first deny answers. Tokens, webhooks and rate limits plug in here too.
-        let peer = peerSlot?.peer
-        if let peerCheck = route.peerCheck, case .deny(let reason) = peerCheck.evaluate(peer: peer?.id) {
-            respondWithError(reason, close: Self.mustCloseAfterDeny(validated), context: context)
+        exchange.shadow = verdict.shadow
+        if let token = verdict.token {
+            exchange.token = DecisionRecord.Token(issuer: token.iss, subject: token.sub, id: token.jti)
+        }
+        if let denial = verdict.denial {
+            respondWithError(denial, close: Self.mustCloseAfterDeny(validated), context: context)
             return
         }
         exchange.denyCloses = Self.mustCloseAfterDeny(validated)
         var claimHeaders: [(String, String)] = []
-        var verifiedToken: VerifiedToken?
-        var replayedJTI: (key: String, expiresAt: Date)?
-        if let tokenCheck = route.tokenCheck {
-            switch checkToken(tokenCheck, headers: head.headers, tokens: snapshot.tokens, peer: peer) {
-            case .success(let verified):
-                verifiedToken = verified
-                exchange.token = DecisionRecord.Token(issuer: verified.iss, subject: verified.sub, id: verified.jti)
-                if tokenCheck.rejectReplay {
-                    guard let jti = verified.jti, !jti.isEmpty else {
-                        respondWithError(.tokenMalformed, close: exchange.denyCloses, context: context)
-                        return
-                    }
-                    // Keyed per issuer: two issuers may use the same ids.
-                    replayedJTI = (verified.issuerName + "\u{0}" + jti, verified.exp)
+        if let tokenCheck = route.tokenCheck, let verified = verdict.token {
+            claimHeaders = Self.headers(from: verified, tokenCheck.claimHeaders)
+            if tokenCheck.mintUpstream {
+                // The next hop gets a token scoped to it, never the broad inbound one.
+                guard let minted = snapshot.minter?.mint(
+                    audience: route.cluster.tokenAudience, subject: verified.sub, actor: peer?.spiffeID,
+                    scopes: tokenCheck.requirement.scopes.sorted(), now: Date())
+                else {
+                    respondWithError(.upstreamUnavailable, close: Self.mustCloseAfterDeny(validated), context: context)
+                    return
                 }
-                claimHeaders = Self.headers(from: verified, tokenCheck.claimHeaders)
-                if tokenCheck.mintUpstream {
-                    // The next hop gets a token scoped to it, never the broad inbound one.
-                    guard let minted = snapshot.minter?.mint(
-                        audience: route.cluster.tokenAudience, subject: verified.sub, actor: peer?.spiffeID,
-                        scopes: tokenCheck.requirement.scopes.sorted(), now: Date())
-                    else {
-                        respondWithError(.upstreamUnavailable, close: Self.mustCloseAfterDeny(validated), context: context)
-                        return
-                    }
-                    claimHeaders.append(("authorization", "Bearer " + minted))
-                }
-            case .failure(let refusal):
-                respondWithError(refusal.reason, close: Self.mustCloseAfterDeny(validated), context: context)
-                return
+                claimHeaders.append(("authorization", "Bearer " + minted))
             }
         }
+        let verifiedToken = verdict.token
+        let replayedJTI = verdict.replayKey
 
         let forwarded = HeaderRewriter.upstreamRequestHeaders(
             from: head.headers,
@@ -347,6 +336,36 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         }
     }
 
+    /// The stable policy's verdict; during a rollout, the verdict of the policy that decides
+    /// for this caller, with the other policy's outcome kept for the record.
+    private func decidingVerdict(_ request: HeadChecks.Request, snapshot: GatewaySnapshot, exchange: Exchange) -> HeadVerdict {
+        let stable = HeadChecks.evaluate(snapshot.router, request)
+        guard let rollout = snapshot.rollout else { return stable }
+        let candidate = HeadChecks.evaluate(rollout.router, request)
+        let key = cohortKey(rollout.config.cohort, request: request, tokens: [stable.token, candidate.token], exchange: exchange)
+        let candidateDecides = rollout.candidateDecides(cohortKey: key)
+        let other = candidateDecides ? stable : candidate
+        exchange.rollout = rollout
+        exchange.cohort = candidateDecides ? "candidate" : "stable"
+        exchange.policyVersion = candidateDecides ? rollout.candidateVersion : rollout.stableVersion
+        exchange.shadowPolicy = .init(
+            version: candidateDecides ? rollout.stableVersion : rollout.candidateVersion, decision: other.decision, reason: other.reason)
+        return candidateDecides ? candidate : stable
+    }
+
+    /// What puts this request in or out of the canary; nil keeps it on the stable policy.
+    private func cohortKey(
+        _ cohort: RolloutConfig.Cohort, request: HeadChecks.Request, tokens: [VerifiedToken?], exchange: Exchange
+    ) -> String? {
+        switch cohort {
+        case .peer: return request.peer?.spiffeID
+        // Only a verified token's subject: a caller must not pick its policy with a forged claim.
+        case .subject: return tokens.lazy.compactMap { $0?.sub }.first
+        case .ip: return client.text
+        case .request: return exchange.requestID
+        }
+    }
+
     // MARK: Checks against the state store
 
     /// Runs `next` with the store's answer: at once, or when it arrives on this loop (client
@@ -373,21 +392,25 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     /// `replay: jti`: each token id once. No answer from the store is a refusal (fail closed).
     private func checkReplayedToken(
-        _ jti: (key: String, expiresAt: Date)?, context: ChannelHandlerContext, then next: @escaping (GatewayHandler) -> Void
+        _ jti: (key: String, expiresAt: Date, shadowed: Bool)?, context: ChannelHandlerContext,
+        then next: @escaping (GatewayHandler) -> Void
     ) {
         guard let jti else { return next(self) }
         awaitAnswer(dependencies.state.insertIfAbsent(jti.key, expiresAt: jti.expiresAt, on: context.eventLoop), context: context) {
             handler, result in
             guard let exchange = handler.exchange else { return }
+            let reason: ReasonCode
             switch result {
             case .success(.inserted):
                 exchange.insertedReplayKeys.append(jti.key)
-                next(handler)
-            case .success(.duplicate):
-                handler.respondWithError(.replayDetected, close: exchange.denyCloses, context: context)
-            case .success(.unavailable), .failure:
-                handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context)
+                if jti.shadowed { exchange.shadow.append(.init(check: .token, decision: .allow, reason: .allowed)) }
+                return next(handler)
+            case .success(.duplicate): reason = .replayDetected
+            case .success(.unavailable), .failure: reason = .stateUnavailable
             }
+            guard jti.shadowed else { return handler.respondWithError(reason, close: exchange.denyCloses, context: context) }
+            exchange.shadow.append(.init(check: .token, decision: .deny, reason: reason))
+            next(handler)
         }
     }
 
@@ -400,9 +423,16 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             handler, result in
             guard let exchange = handler.exchange else { return }
             let fallback: RateLimitFallback
+            let shadowed = limit.mode == .shadow
             switch result {
             case .success(let decision?):
                 exchange.rateLimit = .init(policy: limit.name, store: .ok, remaining: decision.remaining)
+                if shadowed {
+                    // Recorded only: the client is not told about a limit that is not enforced.
+                    exchange.shadow.append(.init(check: .rateLimit, decision: decision.allowed ? .allow : .deny,
+                        reason: decision.allowed ? .allowed : .rateLimited))
+                    return next(handler)
+                }
                 exchange.rateLimitHeaders = RateLimitHeaders.fields(limit, decision)
                 if decision.allowed { return next(handler) }
                 handler.respondWithError(
@@ -418,7 +448,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             }
             // The store could not decide: the limit's policy does, and the record says so.
             if fallback == .allow { return next(handler) }
-            handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context)
+            guard shadowed else { return handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context) }
+            exchange.shadow.append(.init(check: .rateLimit, decision: .deny, reason: .stateUnavailable))
+            next(handler)
         }
     }
 
@@ -468,12 +500,16 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             guard let exchange = handler.exchange else { return }
             switch result {
             case .success(.invalid(let reason, _)):
-                handler.respondWithError(reason, close: false, context: context)
+                guard verifier.config.mode == .shadow else { return handler.respondWithError(reason, close: false, context: context) }
+                exchange.shadow.append(.init(check: .webhook, decision: .deny, reason: reason))
+                handler.acquireUpstream(excluding: nil, context: context)
             case .success(.valid(let delivery)):
                 exchange.webhook = DecisionRecord.Webhook(
                     scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
                     publicKey: delivery.verifiedByPublicKey, deliveryID: delivery.deliveryID)
-                handler.rememberDelivery(delivery.replayKeys.map(\.value)[...], expiresAt: delivery.replayExpiresAt, context: context)
+                handler.rememberDelivery(
+                    delivery.replayKeys.map(\.value)[...], expiresAt: delivery.replayExpiresAt,
+                    shadowed: verifier.config.mode == .shadow, context: context)
             case .failure:
                 // The thread pool is gone: the process is shutting down.
                 handler.respondWithError(.stateUnavailable, close: true, context: context)
@@ -485,23 +521,26 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     static let inlineVerificationBytes = 64 * 1024
 
     /// Inserts a verified delivery's replay keys one by one; any seen before is a replay.
-    private func rememberDelivery(_ keys: ArraySlice<String>, expiresAt: Date, context: ChannelHandlerContext) {
+    private func rememberDelivery(_ keys: ArraySlice<String>, expiresAt: Date, shadowed: Bool, context: ChannelHandlerContext) {
         guard let key = keys.first else {
+            if shadowed { exchange?.shadow.append(.init(check: .webhook, decision: .allow, reason: .allowed)) }
             acquireUpstream(excluding: nil, context: context)
             return
         }
         awaitAnswer(dependencies.state.insertIfAbsent(key, expiresAt: expiresAt, on: context.eventLoop), context: context) {
             handler, result in
             guard let exchange = handler.exchange else { return }
+            let reason: ReasonCode
             switch result {
             case .success(.inserted):
                 exchange.insertedReplayKeys.append(key)
-                handler.rememberDelivery(keys.dropFirst(), expiresAt: expiresAt, context: context)
-            case .success(.duplicate):
-                handler.respondWithError(.replayDetected, close: false, context: context)
-            case .success(.unavailable), .failure:
-                handler.respondWithError(.stateUnavailable, close: false, context: context)
+                return handler.rememberDelivery(keys.dropFirst(), expiresAt: expiresAt, shadowed: shadowed, context: context)
+            case .success(.duplicate): reason = .replayDetected
+            case .success(.unavailable), .failure: reason = .stateUnavailable
             }
+            guard shadowed else { return handler.respondWithError(reason, close: false, context: context) }
+            exchange.shadow.append(.init(check: .webhook, decision: .deny, reason: reason))
+            handler.acquireUpstream(excluding: nil, context: context)
         }
     }
 
@@ -511,34 +550,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         var joined = allocator.buffer(capacity: parts.reduce(0) { $0 + $1.readableBytes })
         for var part in parts { joined.writeBuffer(&part) }
         return joined
-    }
-
-    /// The route's bearer-token requirement, synchronously: verified tokens are cached, and a
-    /// signature check (20-40 µs) is cheaper than a hop off the event loop.
-    private func checkToken(
-        _ check: RouteTokenCheck, headers: HTTPHeaders, tokens: TokenVerifierStore?, peer: ConnectionPeer?
-    ) -> Result<VerifiedToken, TokenRefusal> {
-        switch BearerToken.extract(from: headers, source: check.source) {
-        case .missing: return .failure(TokenRefusal(.tokenMissing, "no token"))
-        case .malformed: return .failure(TokenRefusal(.tokenMalformed, "not a single bearer token"))
-        case .token(let token):
-            guard let (verifier, revocations) = tokens?.current else {
-                return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured"))
-            }
-            let result = verifier.verify(
-                token: String(token), requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
-                now: Date())
-            if case .failure(let refusal) = result, let issuer = refusal.issuerName {
-                // The issuer may have rotated its keys since the last fetch.
-                tokens?.keyMissing(issuer: issuer)
-            }
-            // Revocation is checked on every request, cached verdict or not.
-            guard case .success(let verified) = result else { return result }
-            if revocations[verified.issuerName]?.revokes(verified) == true {
-                return .failure(TokenRefusal(.tokenRevoked, "revoked"))
-            }
-            return result
-        }
     }
 
     /// `claims_to_headers`: scalar claims only, and only values that are safe in a header.
@@ -916,7 +927,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             }
         }
         let elapsed = NIODeadline.now() - exchange.startedAt
-        let record = DecisionRecord(
+        var record = DecisionRecord(
             timestampMillis: exchange.startedWallMillis,
             requestID: exchange.requestID,
             listener: listener.name,
@@ -935,8 +946,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 .init(name: route.cluster.name, endpoint: exchange.upstreamEndpoint, status: exchange.upstreamStatus)
             },
             durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
-            policyVersion: (snapshot ?? dependencies.snapshots.snapshot).version
+            policyVersion: exchange.policyVersion ?? (snapshot ?? dependencies.snapshots.snapshot).version,
+            cohort: exchange.cohort
         )
+        record.shadow = exchange.shadow
+        record.shadowPolicy = exchange.shadowPolicy
+        if let rollout = exchange.rollout, let other = exchange.shadowPolicy {
+            rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
+        }
         dependencies.metrics.recordRequest(record)
         dependencies.decisionLog.record(record)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
@@ -962,6 +979,21 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// After a deny the rest of the request must be read or the connection closed. A small
     /// declared body is read and discarded so the client keeps its connection; a large one,
     /// or one the client holds back waiting for `100 Continue`, is not worth waiting for.
+    /// Both policies' outcomes for auto-rollback: the deciding one's final decision, the
+    /// other one's verdict on the request head.
+    static func rolloutSample(_ record: DecisionRecord, other: DecisionRecord.ShadowPolicy, upstreamStatus: Int) -> RolloutSample {
+        let candidateDecided = record.cohort == "candidate"
+        let decidingDenied = record.decision == .deny
+        let otherDenied = other.decision == .deny
+        let stableDenied = candidateDecided ? otherDenied : decidingDenied
+        let candidateDenied = candidateDecided ? decidingDenied : otherDenied
+        return RolloutSample(
+            stableDenied: stableDenied, candidateDenied: candidateDenied,
+            candidateReason: candidateDenied && !stableDenied ? (candidateDecided ? record.reason : other.reason) : nil,
+            candidateDecided: candidateDecided,
+            candidateFailed: candidateDecided && (record.reason.isUpstreamFailure || upstreamStatus >= 500))
+    }
+
     static func mustCloseAfterDeny(_ request: RequestValidator.Validated) -> Bool {
         if request.expectsContinue { return true }
         if case .contentLength(let length) = request.framing { return length > maxDiscardBytes }

@@ -103,12 +103,15 @@ struct RouteTokenCheck: Sendable {
     let rejectReplay: Bool
     /// `upstream: mint`.
     let mintUpstream: Bool
+    /// `mode: shadow`: evaluated and recorded, never denies.
+    let shadowed: Bool
 
     init(_ config: RouteTokenConfig) {
         self.requirement = TokenRequirement(
             issuers: config.issuers, scopes: Set(config.scopes), claims: config.claims.mapValues(\.jsonValue),
             bind: config.bindToClientCertificate ? .mtls : .none)
         self.source = config.source
+        self.shadowed = config.mode == .shadow
         let claimHeaders = config.claimsToHeaders.sorted { $0.key < $1.key }.map { (claim: $0.key, header: $0.value) }
         self.claimHeaders = claimHeaders
         // Minting replaces the inbound token, which never goes further; `authorization` is

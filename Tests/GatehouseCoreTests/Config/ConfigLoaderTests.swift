@@ -270,7 +270,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testUnknownKeyWithoutSuggestionListsKnownKeys() {
         XCTAssertEqual(errors(minimal + "colour: blue\n"), [
-            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)",
+            "t.yaml:13:1: colour: unknown key (expected one of `environment`, `version`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`, `rollout`)",
         ])
     }
 
@@ -290,10 +290,11 @@ final class ConfigLoaderTests: XCTestCase {
             ])
     }
 
-    func testPlannedKeysAreNotSupported() {
+    func testAnEmptyRolloutNamesWhatItNeeds() {
         let yaml = minimal + "rollout: {}\n"
         XCTAssertEqual(errors(yaml), [
-            "t.yaml:13:1: rollout: not supported by this version of gatehouse (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)"
+            "t.yaml:13:10: rollout.candidate: required key is missing (expected the path of the candidate policy file)",
+            "t.yaml:13:10: rollout.mode: required key is missing (expected `shadow` or `canary`)",
         ])
     }
 
@@ -313,7 +314,7 @@ final class ConfigLoaderTests: XCTestCase {
                 "t.yaml:5:5: listeners[0].address: duplicate key (first defined on line 4)",
                 "t.yaml:7:1: environment: duplicate key (first defined on line 1)",
                 "t.yaml:8:49: upstreams.app.endpoints: duplicate key (first defined on line 8)",
-                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`)",
+                "t.yaml:10:1: colour: unknown key (expected one of `environment`, `version`, `listeners`, `admin`, `trust_domains`, `issuers`, `token_minting`, `upstreams`, `routes`, `decision_log`, `state`, `rate_limits`, `rollout`)",
             ])
     }
 
@@ -534,7 +535,7 @@ final class ConfigLoaderTests: XCTestCase {
             "t.yaml:15:17: routes[0].rate_limit.key: required key is missing (expected `peer`, `subject`, `client_id`, `ip`, `header:NAME`, `route`, or a list of them)",
             "t.yaml:15:17: routes[0].rate_limit.rate: required key is missing (expected a rate such as `100/s` or `6000/m`)",
             "t.yaml:15:17: routes[0].rate_limit.burst: required key is missing (expected the requests a caller may send at once, e.g. `20`)",
-            "t.yaml:15:19: routes[0].rate_limit.rps: unknown key (expected one of `key`, `rate`, `burst`, `on_full`, `on_store_error`)",
+            "t.yaml:15:19: routes[0].rate_limit.rps: unknown key (expected one of `key`, `rate`, `burst`, `on_full`, `on_store_error`, `mode`)",
             "t.yaml:16:8: state.address: required key is missing (expected `host:port` of the Redis server)",
         ])
     }

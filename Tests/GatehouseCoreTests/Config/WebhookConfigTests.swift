@@ -134,15 +134,15 @@ final class WebhookConfigTests: XCTestCase {
                   generic: { header: X-Sig }
             """)), [
                 "t.yaml:15:7: routes[0].webhook.tolerence: unknown key (did you mean `tolerance`?)",
-                "t.yaml:16:20: routes[0].webhook.public_keys: `public_keys` does not apply to scheme `github` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `id_header`)",
-                "t.yaml:17:16: routes[0].webhook.generic: `generic` does not apply to scheme `github` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `id_header`)",
+                "t.yaml:16:20: routes[0].webhook.public_keys: `public_keys` does not apply to scheme `github` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `mode`, `id_header`)",
+                "t.yaml:17:16: routes[0].webhook.generic: `generic` does not apply to scheme `github` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `mode`, `id_header`)",
             ])
         XCTAssertEqual(errors(yaml("""
                   scheme: standard
                   secrets: [env:S]
                   id_header: X-Id
             """)), [
-                "t.yaml:15:18: routes[0].webhook.id_header: `id_header` does not apply to scheme `standard` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `public_keys`)"
+                "t.yaml:15:18: routes[0].webhook.id_header: `id_header` does not apply to scheme `standard` (expected one of `scheme`, `secrets`, `tolerance`, `replay`, `max_body`, `mode`, `public_keys`)"
             ])
         XCTAssertEqual(errors(yaml("""
                   scheme: gitlab

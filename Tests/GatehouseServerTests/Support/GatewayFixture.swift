@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -20,7 +21,8 @@ final class GatewayFixture: @unchecked Sendable {
     ///   upstream `tls` is then up to `configure`).
     init(
         tls: Bool = true, eventLoops: Int = 2, upstreamTLS: NIOSSLContext? = nil, replayCapacity: Int? = nil,
-        metrics: GatewayMetrics? = nil, configure: (inout GatewayConfig) -> Void = { _ in }
+        metrics: GatewayMetrics? = nil, rolloutClock: ManualClock? = nil, environment: [String: String]? = nil,
+        configure: (inout GatewayConfig) -> Void = { _ in }
     ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
         upstream = try TestUpstream(group: group, tls: upstreamTLS)
@@ -48,8 +50,9 @@ final class GatewayFixture: @unchecked Sendable {
         )
         configure(&config)
         gateway = try await Gateway(
-            config: config, logger: Logger(label: "test"), eventLoopGroup: group, replayCapacity: replayCapacity,
-            metrics: metrics)
+            config: config, logger: Logger(label: "test"), eventLoopGroup: group,
+            environment: environment ?? ProcessInfo.processInfo.environment, replayCapacity: replayCapacity,
+            metrics: metrics, rolloutClock: rolloutClock?.read)
         try await gateway.start()
     }
 
@@ -77,10 +80,21 @@ final class GatewayFixture: @unchecked Sendable {
         return parsed
     }
 
+    func adminCurl(_ path: String, _ extra: [String] = []) throws -> CurlResponse {
+        try CurlResponse.run(extra + ["http://127.0.0.1:\(adminPort)\(path)"], caFile: nil)
+    }
+
     func shutdown() async {
         await gateway.shutdown(drain: .seconds(2))
         upstream.stop()
         try? await group.shutdownGracefully()
         try? FileManager.default.removeItem(atPath: logPath)
     }
+}
+
+/// A monotonic clock the test moves by hand (rollout windows).
+final class ManualClock: Sendable {
+    private let now = NIOLockedValueBox(Duration.seconds(1000))
+    var read: RolloutWindow.Clock { { [now] in now.withLockedValue { $0 } } }
+    func advance(by duration: Duration) { now.withLockedValue { $0 += duration } }
 }

@@ -71,7 +71,8 @@ enum RootSection {
     /// (one way only, so that two files that mean the same thing look the same).
     static func readAdmin(_ node: ConfigNode, listeners: [ListenerConfig]) -> AdminConfig {
         guard let map = node.mapping(keys: ["address", "enabled", "token"]) else { return AdminConfig() }
-        let token = map.optional("token")?.secretReference()
+        let tokenNode = map.optional("token")
+        let token = tokenNode?.secretReference()
         let enabled = map.optional("enabled")?.bool() ?? true
         var address = AdminConfig().address
         if let addressNode = map.optional("address") {
@@ -84,7 +85,9 @@ enum RootSection {
                 }
             }
         }
-        return AdminConfig(address: enabled ? address : nil, token: token)
+        var config = AdminConfig(address: enabled ? address : nil, token: token)
+        config.tokenLocation = tokenNode?.location
+        return config
     }
 
     /// `state`: where replay keys (token `jti`, webhook deliveries) and rate cells are kept.
