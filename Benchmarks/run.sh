@@ -213,6 +213,26 @@ scenario_ratelimit() {
     RATELIMIT_SCENARIO=1
 }
 
+# Policy rollout (issue 7): the mtls-keepalive GET with a candidate policy that every
+# request is also judged by, in shadow (the stable policy decides):
+#   gatehouse          rollout: { mode: shadow } with a candidate file (the same route, a
+#                      wider peers list) and auto_rollback, so each request pays the second
+#                      route match, the candidate's peer check and the window's counting
+#   gatehouse-nolimit  labelled "gatehouse (no candidate)": the same configuration without
+#                      `rollout`
+scenario_rollout_shadow() {
+    scenario_mtls_keepalive
+    SCENARIO_DESC="keep-alive HTTPS GET of a 1 KiB body with a client certificate (mTLS), a candidate policy evaluated in shadow on every request; $CONNECTIONS connections"
+    SCENARIO_PEERS=(gatehouse gatehouse-nolimit)
+    SCENARIO_RATIOS=("gatehouse gatehouse-nolimit")
+    # Issue 7: a candidate in shadow costs at most 15% of throughput.
+    SCENARIO_TARGETS=("rps >= 0.85 gatehouse gatehouse-nolimit")
+    PEER_LABEL[gatehouse-nolimit]="gatehouse (no candidate)"
+    peer_url[gatehouse-nolimit]="https://127.0.0.1:$GATEHOUSE_NOLIMIT_PORT/1k.bin"
+    peer_args[gatehouse-nolimit]=${peer_args[gatehouse]}
+    use_gatehouse_rollout
+}
+
 # ---------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------

@@ -460,6 +460,29 @@ start_gatehouse_nolimit() { # needs GATEHOUSE_NOLIMIT_PORT, GATEHOUSE_NOLIMIT_AD
     start_gatehouse
 }
 
+# A candidate policy in shadow (the rollout-shadow scenario, issue 7). The baseline peer is
+# gatehouse-nolimit, started with the configuration as it was before the rollout was added.
+use_gatehouse_rollout() {
+    gatehouse_nolimit_root_extra=$gatehouse_root_extra
+    gatehouse_nolimit_route_extra=$gatehouse_route_extra
+    mkdir -p "$TMP/rollout"
+    cat >"$TMP/rollout/candidate.yaml" <<EOF
+version: bench-candidate
+routes:
+  - name: all
+    match:
+      path_prefix: /
+    upstream: origin
+    peers: ["$CLIENT_SPIFFE_ID", "spiffe://$SPIFFE_TRUST_DOMAIN/ns/other/sa/batch"]
+EOF
+    gatehouse_root_extra+="
+version: bench-stable
+rollout:
+  candidate: $TMP/rollout/candidate.yaml
+  mode: shadow
+  auto_rollback: { window: 5m, min_requests: 1000, max_extra_deny_rate: 0.5 }"
+}
+
 # Starts redis-server (if not yet running) and then the Gatehouse that uses it.
 start_gatehouse_redis() { # needs GATEHOUSE_REDIS_PORT, GATEHOUSE_REDIS_ADMIN_PORT, REDIS_PORT
     if [[ -z "${REDIS_PID:-}" ]] && ! start_redis; then
