@@ -3,7 +3,12 @@ import Prometheus
 extension Gateway {
     /// Values kept by their owners as plain atomics or locked tables, copied into the
     /// registry when `/metrics` is scraped rather than on every change.
-    static func exportAtScrape(_ metrics: GatewayMetrics, decisionLog: DecisionLog, stateStore: any StateStore) {
+    static func exportAtScrape(
+        _ metrics: GatewayMetrics, decisionLog: DecisionLog, stateStore: any StateStore,
+        clusters: @escaping @Sendable () -> [UpstreamCluster]
+    ) {
+        let upstreams = UpstreamGauges(metrics.registry)
+        metrics.onScrape { upstreams.update(clusters()) }
         let records = MetricNameDescriptor(
             metricName: "gatehouse_decision_log_records", unitName: "total",
             helpText: "Decision records written to the log, failed over to stderr, or dropped (queue full).")

@@ -101,7 +101,9 @@ public final class Gateway: Sendable {
                 + Self.issuerTargets(tokens) + Self.mintingTargets(snapshot.minter),
             logger: logger, metricsFactory: metrics.factory)
         self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger, metricsFactory: metrics.factory)
-        Self.exportAtScrape(metrics, decisionLog: decisionLog, stateStore: stateStore)
+        let snapshots = self.snapshots
+        Self.exportAtScrape(
+            metrics, decisionLog: decisionLog, stateStore: stateStore, clusters: { Array(snapshots.snapshot.clusters.values) })
     }
 
     /// `admin.token`, resolved; a problem names the key, never the value.
@@ -319,7 +321,8 @@ public final class Gateway: Sendable {
     private func bind(_ listener: ListenerRuntime, tls: ListenerTLS?) async throws -> Channel {
         let dependencies = GatewayHandler.Dependencies(
             snapshots: snapshots, listener: listener, decisionLog: decisionLog, pools: pools, logger: logger,
-            state: stateStore, metrics: metrics.decisions
+            state: stateStore, metrics: metrics.decisions, checks: metrics.checks,
+            handshakes: TLSHandshakeCounters(registry: metrics.registry, listener: listener.name)
         )
         let quiesce = ServerQuiescingHelper(group: group)
         state.withLockedValue { $0.quiescers.append(quiesce) }
@@ -360,6 +363,7 @@ public final class Gateway: Sendable {
                 status: status, durationMillis: 0, policyVersion: dependencies.snapshots.snapshot.version
             )
             dependencies.metrics.recordRefusal(record)
+            if reason.rawValue.hasPrefix("tls.") { dependencies.handshakes?.recordRefused(reason) }
             dependencies.decisionLog.record(record)
         }
         let peerSlot = PeerSlot()
@@ -367,7 +371,9 @@ public final class Gateway: Sendable {
             try pipeline.addHandler(tls.makeServerHandler(slot: peerSlot, eventLoop: channel.eventLoop))
             let boundSlot = NIOLoopBound(peerSlot, eventLoop: channel.eventLoop)
             try pipeline.addHandler(
-                TLSHandshakeGuardHandler(timeout: .init(listener.config.timeouts.handshake)) { error in
+                TLSHandshakeGuardHandler(
+                    timeout: .init(listener.config.timeouts.handshake), onCompleted: { dependencies.handshakes?.recordCompleted() }
+                ) { error in
                     guard let error else { return recordRefusal(.tlsHandshakeTimeout, 0, nil) }
                     let slot = boundSlot.value
                     // The claimed ID, where one could be read, says who tried; it is not verified.

@@ -32,6 +32,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let state: any StateStore
         /// `gatehouse_decisions_total` and request durations (the gateway passes its registry's).
         var metrics = DecisionMetrics(registry: .init())
+        var checks: CheckDurations?
+        var handshakes: TLSHandshakeCounters?
     }
 
     private enum State {
@@ -262,7 +264,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let host = validated.host.map(Router<CompiledRoute>.canonicalHost)
         let peer = peerSlot?.peer
         let request = HeadChecks.Request(
-            host: host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens)
+            host: host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens,
+            durations: dependencies.checks)
         let verdict = decidingVerdict(request, snapshot: snapshot, exchange: exchange)
         guard let route = verdict.route else {
             respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
@@ -419,8 +422,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         _ limit: RateLimitConfig?, key: String?, context: ChannelHandlerContext, then next: @escaping (GatewayHandler) -> Void
     ) {
         guard let limit, let key else { return next(self) }
+        let started = NIODeadline.now()
         awaitAnswer(dependencies.state.rateLimit(key, policy: limit.policy, on: context.eventLoop), context: context) {
             handler, result in
+            handler.dependencies.checks?.observe(.rateLimit, since: started)
             guard let exchange = handler.exchange else { return }
             let fallback: RateLimitFallback
             let shadowed = limit.mode == .shadow
@@ -488,8 +493,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let body = Self.contiguous(bufferedBody, allocator: context.channel.allocator)
         bufferedBody = body.readableBytes > 0 ? [body] : []
         let headers = head.headers
+        let checks = dependencies.checks
         let verify: @Sendable () -> WebhookVerdict = {
-            body.withUnsafeReadableBytes { bytes in verifier.verify(headers: headers, body: bytes, now: Date()) }
+            let started = NIODeadline.now()
+            defer { checks?.observe(.webhook, since: started) }
+            return body.withUnsafeReadableBytes { bytes in verifier.verify(headers: headers, body: bytes, now: Date()) }
         }
         // A large body is hashed on the thread pool: SHA-256 runs at about 2 GB/s, so a
         // 64 MiB delivery would hold this event loop (and every connection on it) for ~30 ms.

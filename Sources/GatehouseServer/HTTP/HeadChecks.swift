@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import NIOCore
 import NIOHTTP1
 
 /// What one policy says about a request from its head alone: the route, then `peers` and
@@ -30,6 +31,7 @@ enum HeadChecks {
         let headers: HTTPHeaders
         let peer: ConnectionPeer?
         let tokens: TokenVerifierStore?
+        var durations: CheckDurations? = nil
     }
 
     static func evaluate(_ router: Router<CompiledRoute>, _ request: Request) -> HeadVerdict {
@@ -37,14 +39,22 @@ enum HeadChecks {
             return HeadVerdict(route: nil, denial: .routeNotFound)
         }
         var verdict = HeadVerdict(route: route)
-        if let peerCheck = route.peerCheck, case .deny(let reason) = peerCheck.evaluate(peer: request.peer?.id) {
-            guard verdict.judge(.peers, reason, shadowed: route.peersShadowed) else { return verdict }
-        } else if route.peerCheck != nil, route.peersShadowed {
-            verdict.shadow.append(.init(check: .peers, decision: .allow, reason: .allowed))
+        if let peerCheck = route.peerCheck {
+            let started = NIODeadline.now()
+            let outcome = peerCheck.evaluate(peer: request.peer?.id)
+            request.durations?.observe(.peers, since: started)
+            if case .deny(let reason) = outcome {
+                guard verdict.judge(.peers, reason, shadowed: route.peersShadowed) else { return verdict }
+            } else if route.peersShadowed {
+                verdict.shadow.append(.init(check: .peers, decision: .allow, reason: .allowed))
+            }
         }
         guard let tokenCheck = route.tokenCheck else { return verdict }
         let shadowed = tokenCheck.shadowed
-        switch verify(tokenCheck, headers: request.headers, tokens: request.tokens, peer: request.peer) {
+        let started = NIODeadline.now()
+        let result = verify(tokenCheck, headers: request.headers, tokens: request.tokens, peer: request.peer)
+        request.durations?.observe(.token, since: started)
+        switch result {
         case .failure(let refusal):
             _ = verdict.judge(.token, refusal.reason, shadowed: shadowed)
         case .success(let token):

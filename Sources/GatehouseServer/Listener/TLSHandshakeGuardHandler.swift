@@ -15,7 +15,10 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler, RemovableChannelHan
     private var timer: Scheduled<Void>?
     private var finished = false
 
-    init(timeout: TimeAmount, onRefused: @escaping (Error?) -> Void) {
+    private let onCompleted: () -> Void
+
+    init(timeout: TimeAmount, onCompleted: @escaping () -> Void = {}, onRefused: @escaping (Error?) -> Void) {
+        self.onCompleted = onCompleted
         self.timeout = timeout
         self.onRefused = onRefused
     }
@@ -51,6 +54,7 @@ final class TLSHandshakeGuardHandler: ChannelInboundHandler, RemovableChannelHan
             finished = true
             timer?.cancel()
             timer = nil
+            onCompleted()
             context.fireUserInboundEventTriggered(event)
             // Its job is done: leave the pipeline, so that no request pays for one more hop.
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

@@ -61,7 +61,40 @@ public final class DecisionMetrics: Sendable {
         var series: [SeriesKey: Series] = [:]
         /// By route name ("" for no route); shared by the route's series.
         var durations: [String: ValueHistogram] = [:]
-        var count: Int { series.count + durations.count }
+        /// `gatehouse_upstream_requests_total` by upstream name and result.
+        var upstreamRequests: [UpstreamKey: Prometheus.Counter] = [:]
+        var count: Int { series.count + durations.count + upstreamRequests.count }
+    }
+
+    /// An upstream request's outcome: the status class it answered with, or the reason it
+    /// failed (`upstream.timeout`, ...).
+    struct UpstreamKey: Hashable, Sendable {
+        var upstream: String
+        var result: String
+
+        /// nil when the request never went to the upstream (refused by a check).
+        init?(_ record: DecisionRecord) {
+            guard let upstream = record.upstream else { return nil }
+            switch record.reason {
+            case .allowed:
+                guard upstream.status > 0 else { return nil }
+                result = Self.statusClasses[min(max(upstream.status / 100, 1), 5) - 1]
+            case .upstreamUnavailable, .upstreamTimeout, .upstreamProtocolError, .upstreamPoolExhausted,
+                .upstreamIdentityMismatch, .upstreamTLSFailed:
+                result = record.reason.rawValue
+            default:
+                return nil
+            }
+            self.upstream = upstream.name
+        }
+
+        static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+    }
+
+    static var upstreamRequests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "gatehouse_upstream_requests", unitName: "total",
+            helpText: "Requests sent to upstreams, by upstream and result (status class, or the failure's reason code).")
     }
 
     private let registry: PrometheusCollectorRegistry
@@ -81,12 +114,16 @@ public final class DecisionMetrics: Sendable {
     /// A request's decision record: counts the decision and observes its duration.
     func recordRequest(_ record: DecisionRecord) {
         let key = SeriesKey(record)
-        let (counter, histogram) = cache.withLockedValue { (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?) in
-            if let series = cache.series[key], let duration = series.duration { return (series.counter, duration) }
-            return (self.counter(key, in: &cache), self.histogram(for: key, in: &cache))
+        let upstreamKey = UpstreamKey(record)
+        let (counter, histogram, upstream) = cache.withLockedValue {
+            (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?, Prometheus.Counter?) in
+            let upstream = upstreamKey.flatMap { self.upstreamCounter($0, in: &cache) }
+            if let series = cache.series[key], let duration = series.duration { return (series.counter, duration, upstream) }
+            return (self.counter(key, in: &cache), self.histogram(for: key, in: &cache), upstream)
         }
         counter?.increment()
         histogram?.record(record.durationMillis / 1000)
+        upstream?.increment()
     }
 
     /// A connection refused before any request (TLS handshake, header timeout): counted,
@@ -112,6 +149,18 @@ public final class DecisionMetrics: Sendable {
                 ("policy_version", key.policyVersion), ("cohort", key.cohort),
             ])
         cache.series[key] = Series(counter: counter)
+        return counter
+    }
+
+    private func upstreamCounter(_ key: UpstreamKey, in cache: inout Cache) -> Prometheus.Counter? {
+        if let counter = cache.upstreamRequests[key] { return counter }
+        guard cache.count < maxSeries else {
+            dropped.increment()
+            return nil
+        }
+        let counter = registry.makeCounter(
+            descriptor: Self.upstreamRequests, labels: [("upstream", key.upstream), ("result", key.result)])
+        cache.upstreamRequests[key] = counter
         return counter
     }
 

@@ -13,6 +13,8 @@ public final class GatewayMetrics: Sendable {
     public let factory: any MetricsFactory
     /// Decisions and request durations, on the request path.
     let decisions: DecisionMetrics
+    /// Per-check durations, on the request path.
+    let checks: CheckDurations
     /// Run before each scrape: values that are cheap to read once but not per request
     /// (the replay store's size locks every shard).
     private let scrapeHooks = NIOLockedValueBox<[@Sendable () -> Void]>([])
@@ -24,6 +26,7 @@ public final class GatewayMetrics: Sendable {
         self.registry = registry
         self.factory = PrometheusMetricsFactory(registry: registry)
         self.decisions = DecisionMetrics(registry: registry, maxSeries: maxDecisionSeries)
+        self.checks = CheckDurations(registry: registry)
     }
 
     private static let processWide: GatewayMetrics = {

@@ -1,5 +1,14 @@
+import Atomics
 import GatehouseCore
 import NIOCore
+
+/// Connection figures of one upstream across every event loop's pool, for `/metrics`.
+final class UpstreamCounts: Sendable {
+    let open = ManagedAtomic(0)
+    let idle = ManagedAtomic(0)
+    /// Endpoints taken out of rotation after consecutive connect failures.
+    let ejections = ManagedAtomic(0)
+}
 
 /// One configured upstream, shared by all event loops: its settings, resolved endpoints and
 /// endpoint health. Each event loop keeps its own `UpstreamPool` of connections to it.
@@ -17,6 +26,7 @@ final class UpstreamCluster: Sendable {
     /// `aud` of tokens minted for this upstream: its SPIFFE ID when it must present exactly
     /// one, else its name.
     let tokenAudience: String
+    let counts = UpstreamCounts()
 
     /// Resolves endpoints once, at load time, off the event loop: a DNS lookup on the data
     /// path would block it. Endpoint names are therefore not re-resolved until reload.

@@ -1,3 +1,4 @@
+import Atomics
 import GatehouseCore
 import NIOCore
 import NIOHTTP1
@@ -31,8 +32,12 @@ final class UpstreamPool {
     let cluster: UpstreamCluster
     let eventLoop: EventLoop
     private var idle: [[UpstreamConnection]]
-    private var idleCount = 0
-    private(set) var openCount = 0
+    private var idleCount = 0 {
+        didSet { cluster.counts.idle.wrappingIncrement(by: idleCount - oldValue, ordering: .relaxed) }
+    }
+    private(set) var openCount = 0 {
+        didSet { cluster.counts.open.wrappingIncrement(by: openCount - oldValue, ordering: .relaxed) }
+    }
     private var waiters = CircularBuffer<Waiter>()
     private var nextWaiterID: UInt64 = 0
     /// One sweeper per pool closes connections idle longer than `idle_timeout`, instead of a
@@ -186,7 +191,9 @@ final class UpstreamPool {
             }
             .flatMapErrorThrowing { [self] error in
                 openCount -= 1
-                selector.recordConnectFailure(endpoint)
+                if selector.recordConnectFailure(endpoint) {
+                    cluster.counts.ejections.wrappingIncrement(ordering: .relaxed)
+                }
                 serveWaiterAfterClose()
                 // Refused or timed out: both mean 502 `upstream.unavailable`, so one case serves.
                 // A TLS failure (untrusted chain, wrong identity) names its own reason.

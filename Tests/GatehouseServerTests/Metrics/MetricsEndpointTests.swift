@@ -50,6 +50,19 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertEqual(text.value("gatehouse_metrics_series_dropped_total"), 0)
         XCTAssertEqual(text.value("gatehouse_replay_store_entries"), 0)
 
+        // Handshakes by result; upstream requests by result; one peer check per request on
+        // the `payments` route; the pools' connections.
+        XCTAssertEqual(text.value("gatehouse_tls_handshakes_total", ["listener": "public", "result": "ok"]), 4)
+        XCTAssertEqual(text.value("gatehouse_tls_handshakes_total", ["listener": "public", "result": "tls.untrusted_chain"]), 1)
+        XCTAssertEqual(text.value("gatehouse_upstream_requests_total", ["upstream": "app", "result": "2xx"]), 2)
+        XCTAssertEqual(text.value("gatehouse_check_duration_seconds_count", ["check": "peers"]), 1)
+        XCTAssertEqual(text.value("gatehouse_check_duration_seconds_count", ["check": "token"]), 0)
+        XCTAssertEqual(text.value("gatehouse_upstream_ejections_total", ["upstream": "app"]), 0)
+        let open = try XCTUnwrap(text.value("gatehouse_upstream_connections", ["upstream": "app", "state": "open"]))
+        let idle = try XCTUnwrap(text.value("gatehouse_upstream_connections", ["upstream": "app", "state": "idle"]))
+        XCTAssertGreaterThanOrEqual(open, 1, "the two requests left keep-alive connections")
+        XCTAssertEqual(idle, open, "nothing is in flight")
+
         // Read at scrape time: the records above have been written by now.
         fixture.gateway.decisionLog.flush()
         let again = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
