@@ -2,8 +2,9 @@ import Atomics
 import NIOCore
 import NIOHTTP1
 
-/// The admin listener: liveness, readiness, the minted tokens' JWKS and Prometheus metrics.
-/// Answers only from a fixed set of routes and never echoes configuration or secrets.
+/// The admin listener: liveness, readiness, the minted tokens' JWKS, Prometheus metrics and
+/// the running configuration. Answers only from a fixed set of routes and never shows a
+/// secret: `/config` has every secret reference redacted.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,15 +14,18 @@ final class AdminHandler: ChannelInboundHandler {
     private let jwks: @Sendable () -> String?
     /// The Prometheus text exposition, rendered per scrape.
     private let metrics: @Sendable () -> [UInt8]
+    /// `GET /config`: the running configuration, redacted, with its version and hash.
+    private let config: @Sendable () -> [UInt8]
     private var pending: HTTPRequestHead?
 
     init(
         isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil },
-        metrics: @escaping @Sendable () -> [UInt8] = { [] }
+        metrics: @escaping @Sendable () -> [UInt8] = { [] }, config: @escaping @Sendable () -> [UInt8] = { [] }
     ) {
         self.isReady = isReady
         self.jwks = jwks
         self.metrics = metrics
+        self.config = config
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -45,6 +49,9 @@ final class AdminHandler: ChannelInboundHandler {
             (status, body) = isReady() ? (.ok, #"{"status":"ready"}"#) : (.serviceUnavailable, #"{"status":"not ready"}"#)
         case (.GET, "/metrics"):
             respond(to: head, status: .ok, contentType: GatewayMetrics.contentType, body: metrics(), context: context)
+            return
+        case (.GET, "/config"):
+            respond(to: head, status: .ok, contentType: "application/json", body: config(), context: context)
             return
         case (.GET, "/.well-known/jwks.json"):
             if let jwks = jwks() { (status, body) = (.ok, jwks) } else { (status, body) = (.notFound, #"{"error":"not found"}"#) }
