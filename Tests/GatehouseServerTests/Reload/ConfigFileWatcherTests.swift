@@ -1,0 +1,97 @@
+import Foundation
+import GatehouseCore
+import NIOConcurrencyHelpers
+import XCTest
+@testable import GatehouseServer
+
+/// The watcher's debounce as a plain unit (polls driven by the test), then the real thing.
+final class ConfigFileWatcherTests: XCTestCase {
+    private func temporaryFile() throws -> String {
+        let directory = NSTemporaryDirectory() + "gatehouse-watch-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory + "/watched.yaml"
+    }
+
+    func testAChangeIsReloadedOnceItHoldsStillAndBadContentIsNotRetried() async throws {
+        let path = try temporaryFile()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        try "one".write(toFile: path, atomically: true, encoding: .utf8)
+        let watcher = ConfigFileWatcher(baseline: ConfigFileWatcher.fingerprint([path]), interval: .seconds(1)) { [path] }
+        let reloads = NIOLockedValueBox(0)
+        let reload: @Sendable () async -> Void = { reloads.withLockedValue { $0 += 1 } }
+
+        let nothing = await watcher.poll(reload: reload)
+        XCTAssertFalse(nothing)
+        // Written in two steps, seen between them: no reload until it holds still for a poll.
+        try "tw".write(toFile: path, atomically: false, encoding: .utf8)
+        let partial = await watcher.poll(reload: reload)
+        XCTAssertFalse(partial)
+        try "two".write(toFile: path, atomically: false, encoding: .utf8)
+        let changedAgain = await watcher.poll(reload: reload)
+        XCTAssertFalse(changedAgain)
+        let settled = await watcher.poll(reload: reload)
+        XCTAssertTrue(settled)
+        XCTAssertEqual(reloads.withLockedValue { $0 }, 1)
+        // The same content (whatever the reload made of it) is not tried again.
+        for _ in 0..<10 { _ = await watcher.poll(reload: reload) }
+        XCTAssertEqual(reloads.withLockedValue { $0 }, 1)
+        // Rewriting identical bytes is no change (content, not mtime).
+        try "two".write(toFile: path, atomically: true, encoding: .utf8)
+        for _ in 0..<3 { _ = await watcher.poll(reload: reload) }
+        XCTAssertEqual(reloads.withLockedValue { $0 }, 1)
+
+        // A file that never holds still is reloaded after a bounded number of polls anyway.
+        var polls = 0
+        while reloads.withLockedValue({ $0 }) == 1, polls < 20 {
+            try "step \(polls)".write(toFile: path, atomically: true, encoding: .utf8)
+            _ = await watcher.poll(reload: reload)
+            polls += 1
+        }
+        XCTAssertEqual(reloads.withLockedValue { $0 }, 2)
+        XCTAssertEqual(polls, ConfigFileWatcher.maximumUnsettledPolls + 1)
+    }
+
+    func testTheGatewayReloadsWhenTheFileOrAReferencedSecretChangesAndCountsAnInvalidFileOnce() async throws {
+        let fixture = try ReloadFixture()
+        let secretFile = fixture.directory + "/hook-secret"
+        try fixture.write("first-secret", to: secretFile)
+        let hook = """
+
+              - name: hook
+                match: { path: /hook }
+                upstream: app
+                webhook: { scheme: github, secrets: ["file:\(secretFile)"] }
+            """
+        try fixture.write(fixture.config(version: "v1", routes: ReloadFixture.route("a", prefix: "/a") + hook))
+        try await fixture.start(pollInterval: .milliseconds(20))
+        defer { Task { await fixture.shutdown() } }
+        let gateway = fixture.gateway!
+
+        try fixture.write(fixture.config(version: "v2", routes: ReloadFixture.route("b", prefix: "/b") + hook))
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.successes == 1 })
+        XCTAssertEqual(try fixture.get("/b").status, 200)
+
+        try fixture.write(fixture.config(version: "v3", routes: "  - name: [broken"))
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.failures == 1 })
+        usleep(300_000)  // 15 polls
+        XCTAssertEqual(gateway.configReloadCounts.failures, 1, "an invalid file counts once")
+        XCTAssertEqual(gateway.configReloadCounts.successes, 1)
+        XCTAssertEqual(try fixture.get("/b").status, 200)
+
+        try fixture.write(fixture.config(version: "v4", routes: ReloadFixture.route("c", prefix: "/c") + hook))
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.successes == 2 })
+        XCTAssertEqual(try fixture.get("/c").status, 200)
+
+        // The webhook secret file is part of the configuration: rotating it reloads, and the
+        // new secret verifies deliveries.
+        try fixture.write("second-secret", to: secretFile)
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.successes == 3 })
+        let body = #"{"zen":"reload"}"#
+        let headers = WebhookSender.headers(.github, secret: "second-secret", body: Array(body.utf8))
+        let client = try RawHTTPClient(port: fixture.port)
+        client.send("POST /hook HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
+            + headers.map { $0 + "\r\n" }.joined() + "\r\n" + body)
+        XCTAssertEqual(client.readResponses(1).first?.status, 200)
+        XCTAssertEqual(gateway.configReloadCounts.failures, 1)
+    }
+}
