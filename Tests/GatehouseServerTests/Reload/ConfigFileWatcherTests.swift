@@ -94,4 +94,33 @@ final class ConfigFileWatcherTests: XCTestCase {
         XCTAssertEqual(client.readResponses(1).first?.status, 200)
         XCTAssertEqual(gateway.configReloadCounts.failures, 1)
     }
+
+    func testAChangeToTheRolloutCandidateFileReloads() async throws {
+        let fixture = try ReloadFixture()
+        let candidate = fixture.directory + "/candidate.yaml"
+        func candidateText(_ version: String) -> String {
+            "version: \(version)\nroutes:\n" + ReloadFixture.route("a", prefix: "/a") + "\n"
+        }
+        try fixture.write(candidateText("cand-1"), to: candidate)
+        try fixture.write(fixture.config(version: "v1", routes: ReloadFixture.route("a", prefix: "/a"), extra: """
+            rollout:
+              candidate: \(candidate)
+              mode: shadow
+            """))
+        try await fixture.start(pollInterval: .milliseconds(20))
+        defer { Task { await fixture.shutdown() } }
+        let gateway = fixture.gateway!
+
+        try fixture.write(candidateText("cand-2"), to: candidate)
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.successes == 1 })
+        XCTAssertEqual(gateway.snapshots.snapshot.config.rollout?.candidate.version, "cand-2")
+        let shown = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(fixture.admin("/config").body.utf8)) as? [String: Any])
+        XCTAssertEqual((shown["candidate"] as? [String: Any])?["version"] as? String, "cand-2")
+        XCTAssertEqual((shown["candidate"] as? [String: Any])?["sha256"] as? String, ConfigDocument.fileSHA256(candidate))
+
+        // An invalid candidate fails the reload like an invalid main file, naming the candidate file.
+        try fixture.write("version: cand-3\nroutes:\n  - name: a\n    upstream: nowhere\n", to: candidate)
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.failures == 1 })
+        XCTAssertEqual(gateway.snapshots.snapshot.config.rollout?.candidate.version, "cand-2")
+    }
 }

@@ -187,6 +187,37 @@ final class ConfigReloadTests: XCTestCase {
         XCTAssertTrue((1...8).contains(runs), "\(runs)")
         XCTAssertEqual(try fixture.get("/a").records(fixture).last?.policyVersion, "v2")
     }
+
+    /// A figure for the closing note: a file with 100 routes (a quarter of them webhook
+    /// routes with secrets to resolve) over 10 upstreams, reloaded 20 times.
+    func testReloadTimeWith100Routes() async throws {
+        let fixture = try ReloadFixture()
+        func file(_ version: Int) -> String {
+            let routes = (0..<100).map { index in
+                var route = ReloadFixture.route("r\(index)", prefix: "/r\(index)", upstream: "u\(index % 10)")
+                if index % 4 == 0 { route += "\n    webhook: { scheme: github, secrets: [env:RELOAD_HOOK_SECRET] }" }
+                return route
+            }.joined(separator: "\n")
+            let upstreams = (0..<10).map { "  u\($0):\n    endpoints: [\"127.0.0.1:\(fixture.upstream.port)\"]" }.joined(separator: "\n")
+            return fixture.config(version: "v\(version)", routes: routes, upstreamExtra: upstreams)
+        }
+        try fixture.write(file(0))
+        try await fixture.start(environment: ["RELOAD_HOOK_SECRET": "s"])
+        defer { Task { await fixture.shutdown() } }
+
+        var durations: [Duration] = []
+        for version in 1...20 {
+            try fixture.write(file(version))
+            let started = ContinuousClock.now
+            let result = await fixture.gateway.reloadConfig()
+            durations.append(ContinuousClock.now - started)
+            XCTAssertEqual(result.succeeded, true, "\(result)")
+        }
+        XCTAssertEqual(try fixture.get("/r99/x").status, 200)
+        durations.sort()
+        print("reload of a 100-route file: median \(durations[10]), max \(durations.last!) over 20 reloads")
+        XCTAssertLessThan(durations[10], .seconds(1))
+    }
 }
 
 extension RawResponse {
