@@ -1,5 +1,7 @@
+import Atomics
 import GatehouseCore
 import Logging
+import NIOConcurrencyHelpers
 
 /// The outcome of one configuration reload.
 public enum ConfigReloadResult: Sendable, Equatable {
@@ -53,13 +55,19 @@ extension Gateway {
         let started = clock.now
         let current = snapshots.snapshot
         let path = current.config.sourceFile
+        guard !stopping.load(ordering: .sequentiallyConsistent) else {
+            return .failed([ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: "the gateway is shutting down")])
+        }
+        var loaded: ConfigDocument?
         do throws(ConfigErrors) {
             let document = try ConfigCompiler.load(path: path)
+            loaded = document
             let restart = ConfigCompiler.restartRequired(running: current.config, new: document)
             guard restart.isEmpty else { throw ConfigErrors(restart) }
             let snapshot = try ConfigCompiler.compile(
                 document.config, trust: trust, tokens: current.tokens, environment: environment, reusing: current)
             apply(snapshot, document: document)
+            attemptedFiles.withLockedValue { $0 = [] }
             let config = document.config
             reloadMetrics.recordSuccess()
             logger.info("configuration reloaded", metadata: [
@@ -69,6 +77,9 @@ extension Gateway {
             ])
             return .applied(version: config.policyVersion, sha256: config.version)
         } catch {
+            // A file that parsed but did not compile may name a secret file that does not exist
+            // yet: watch its files too, so that creating it reloads.
+            if let loaded { attemptedFiles.withLockedValue { $0 = loaded.config.referencedFiles } }
             reloadMetrics.recordFailure()
             logger.error("configuration reload failed; the running configuration stays", metadata: [
                 "file": .string(path), "version": .string(current.version), "problems": .stringConvertible(error.issues.count),
@@ -94,7 +105,7 @@ extension Gateway {
     /// loaded file's hash (so a change made between loading and starting is still seen),
     /// unless the file is absent (a config built in code: nothing to reload from).
     static func makeConfigWatcher(
-        config: GatewayConfig, interval: Duration, snapshots: SnapshotStore
+        config: GatewayConfig, interval: Duration, snapshots: SnapshotStore, attemptedFiles: NIOLockedValueBox<[String]>
     ) -> ConfigFileWatcher {
         var baseline = ConfigFileWatcher.fingerprint(config.referencedFiles)
         if baseline[config.sourceFile] != .some(nil) { baseline[config.sourceFile] = config.version }
@@ -102,7 +113,8 @@ extension Gateway {
             baseline[rollout.candidateFile] = rollout.candidate.sha256
         }
         return ConfigFileWatcher(baseline: baseline, interval: interval) {
-            snapshots.snapshot.config.referencedFiles
+            let running = snapshots.snapshot.config.referencedFiles
+            return running + attemptedFiles.withLockedValue { $0 }.filter { !running.contains($0) }
         }
     }
 }

@@ -35,6 +35,10 @@ public final class Gateway: Sendable {
     let running: NIOLockedValueBox<RunningConfig>
     let reloadMetrics: ConfigReloadMetrics
     let reloadQueue = ReloadQueue<ConfigReloadResult>()
+    /// Set when `shutdown` starts: no reload applies after it (it would schedule on loops that are going away).
+    let stopping = ManagedAtomic(false)
+    /// The files of the last configuration that parsed but failed to apply (watched too).
+    let attemptedFiles = NIOLockedValueBox<[String]>([])
     /// Reloads when the configuration's files change; nil when polling is off.
     let configWatcher: ConfigFileWatcher?
     private let ready = ManagedAtomic(false)
@@ -107,8 +111,9 @@ public final class Gateway: Sendable {
         self.reloadMetrics = ConfigReloadMetrics(registry: metrics.registry)
         reloadMetrics.setRunning(version: config.policyVersion, sha256: config.version)
         let snapshots = self.snapshots
+        let attemptedFiles = self.attemptedFiles
         self.configWatcher = configPollInterval.map { interval in
-            Self.makeConfigWatcher(config: config, interval: interval, snapshots: snapshots)
+            Self.makeConfigWatcher(config: config, interval: interval, snapshots: snapshots, attemptedFiles: attemptedFiles)
         }
     }
 
@@ -241,6 +246,9 @@ public final class Gateway: Sendable {
     /// decision log, then releases the event loops.
     public func shutdown(drain: Duration? = nil) async {
         ready.store(false, ordering: .relaxed)
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        // Reloads run one at a time: once this one is through, none is applying or will apply.
+        _ = await reloadQueue.run { .failed([]) }
         let drainTime = drain ?? listeners.map(\.runtime.config.timeouts.drain).max() ?? .seconds(15)
         // The helpers stay referenced only by `state`, so that dropping them below deinits them.
         let group = self.group

@@ -93,6 +93,18 @@ final class ConfigFileWatcherTests: XCTestCase {
             + headers.map { $0 + "\r\n" }.joined() + "\r\n" + body)
         XCTAssertEqual(client.readResponses(1).first?.status, 200)
         XCTAssertEqual(gateway.configReloadCounts.failures, 1)
+
+        // A new file naming a secret file that does not exist yet fails once; creating the
+        // secret file (which the running file does not name) reloads it.
+        let newSecret = fixture.directory + "/new-secret"
+        try fixture.write(fixture.config(version: "v5", routes: ReloadFixture.route("d", prefix: "/d") + hook
+            .replacingOccurrences(of: "file:\(secretFile)", with: "file:\(newSecret)")))
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.failures == 2 })
+        usleep(200_000)
+        XCTAssertEqual(gateway.configReloadCounts.failures, 2)
+        try fixture.write("third-secret", to: newSecret)
+        XCTAssertTrue(fixture.waitUntil { gateway.configReloadCounts.successes == 4 })
+        XCTAssertEqual(try fixture.get("/d").status, 200)
     }
 
     func testAChangeToTheRolloutCandidateFileReloads() async throws {
