@@ -77,6 +77,17 @@ final class ConfigFileWatcher: Sendable {
         return shouldReload
     }
 
+    /// A reload (from SIGHUP, or from this watcher) read the files as they were in
+    /// `fingerprint`: that content has been tried, so it is not reloaded again. A change made
+    /// after that fingerprint was taken still differs from it, and is.
+    func noteAttempted(_ fingerprint: Fingerprint) {
+        state.withLockedValue { state in
+            for (path, hash) in fingerprint { state.baseline.updateValue(hash, forKey: path) }
+            state.pending = nil
+            state.unsettledPolls = 0
+        }
+    }
+
     /// The fingerprint of `paths` as they are now.
     static func fingerprint(_ paths: [String]) -> Fingerprint {
         var result: Fingerprint = [:]

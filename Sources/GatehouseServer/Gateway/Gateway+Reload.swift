@@ -58,6 +58,11 @@ extension Gateway {
         guard !stopping.load(ordering: .sequentiallyConsistent) else {
             return .failed([ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: "the gateway is shutting down")])
         }
+        // Taken before reading, so that a change made while the reload runs is reloaded again.
+        let before = configWatcher.map { _ in
+            ConfigFileWatcher.fingerprint(Self.watchedFiles(snapshots: snapshots, attemptedFiles: attemptedFiles))
+        }
+        defer { if let before { configWatcher?.noteAttempted(before) } }
         var loaded: ConfigDocument?
         do throws(ConfigErrors) {
             let document = try ConfigCompiler.load(path: path)
@@ -113,9 +118,14 @@ extension Gateway {
             baseline[rollout.candidateFile] = rollout.candidate.sha256
         }
         return ConfigFileWatcher(baseline: baseline, interval: interval) {
-            let running = snapshots.snapshot.config.referencedFiles
-            return running + attemptedFiles.withLockedValue { $0 }.filter { !running.contains($0) }
+            watchedFiles(snapshots: snapshots, attemptedFiles: attemptedFiles)
         }
+    }
+
+    /// The running configuration's files, and those of the last one that failed to apply.
+    static func watchedFiles(snapshots: SnapshotStore, attemptedFiles: NIOLockedValueBox<[String]>) -> [String] {
+        let running = snapshots.snapshot.config.referencedFiles
+        return running + attemptedFiles.withLockedValue { $0 }.filter { !running.contains($0) }
     }
 }
 

@@ -107,6 +107,27 @@ final class ConfigFileWatcherTests: XCTestCase {
         XCTAssertEqual(try fixture.get("/d").status, 200)
     }
 
+    func testAChangeAlreadyReloadedBySIGHUPIsNotReloadedAgainByTheWatcher() async throws {
+        let fixture = try ReloadFixture()
+        try fixture.write(fixture.config(version: "v1", routes: ReloadFixture.route("a", prefix: "/a")))
+        try await fixture.start(pollInterval: .milliseconds(20))
+        defer { Task { await fixture.shutdown() } }
+        let gateway = fixture.gateway!
+
+        // What the SIGHUP handler does, right after the write: the watcher must not count it again.
+        try fixture.write(fixture.config(version: "v2", routes: "  - name: [broken"))
+        let result = await gateway.reloadConfig()
+        XCTAssertFalse(result.succeeded)
+        usleep(300_000)  // 15 polls
+        XCTAssertEqual(gateway.configReloadCounts.failures, 1)
+        try fixture.write(fixture.config(version: "v3", routes: ReloadFixture.route("b", prefix: "/b")))
+        let applied = await gateway.reloadConfig()
+        XCTAssertTrue(applied.succeeded)
+        usleep(300_000)
+        XCTAssertEqual(gateway.configReloadCounts.successes, 1)
+        XCTAssertEqual(gateway.configReloadCounts.failures, 1)
+    }
+
     func testAChangeToTheRolloutCandidateFileReloads() async throws {
         let fixture = try ReloadFixture()
         let candidate = fixture.directory + "/candidate.yaml"
