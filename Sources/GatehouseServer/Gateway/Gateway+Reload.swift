@@ -102,7 +102,9 @@ extension Gateway {
         snapshots.replace(with: snapshot)
         pools.adopt(snapshot.clusters)
         tlsWatcher.replaceTargets(Self.materialTargets(listeners: listeners, trust: trust, snapshot: snapshot))
-        running.withLockedValue { $0 = RunningConfig(config: document.config, document: document) }
+        // Rendered before taking the lock: the admin listener reads it from an event loop.
+        let shown = RunningConfig(config: document.config, document: document)
+        running.withLockedValue { $0 = shown }
         reloadMetrics.setRunning(version: document.config.policyVersion, sha256: document.config.version)
     }
 
