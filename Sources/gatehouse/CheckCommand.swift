@@ -14,13 +14,14 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        // Compile as `serve` would (certificates, keys, endpoint addresses), without binding.
+        // Compile as `serve` and a live reload would (`ConfigCompiler`: certificates, keys,
+        // endpoint addresses, webhook secrets), and build the listeners' TLS, without binding.
         do {
             // Quiet: compiling may start background work (a Redis store dials its server)
             // whose warnings are not findings about the file.
             var logger = Logger(label: "gatehouse.check")
             logger.logLevel = .error
-            _ = try await Gateway(config: loaded, logger: logger)
+            _ = try await Gateway(config: loaded, logger: logger, configPollInterval: nil)
         } catch let errors as ConfigErrors {
             for issue in errors.issues { printError(issue.description) }
             throw ExitCode(1)

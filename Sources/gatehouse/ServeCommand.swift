@@ -8,7 +8,7 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the gateway. SIGTERM/SIGINT drain and exit; SIGHUP reopens the decision log and re-reads TLS material."
+        abstract: "Run the gateway. SIGTERM/SIGINT drain and exit; SIGHUP reloads the configuration, reopens the decision log and re-reads TLS material."
     )
 
     @Option(name: .long, help: "The configuration file.")
@@ -39,9 +39,13 @@ func runGateway(config: GatewayConfig, logger: Logger, beforeServing: @escaping 
         throw ExitCode(1)
     }
     let hangups = SignalWatcher(signal: SIGHUP) {
-        logger.info("SIGHUP: reopening the decision log, re-reading certificates, keys and trust bundles")
+        logger.info("SIGHUP: reloading the configuration, reopening the decision log, re-reading certificates, keys and trust bundles")
         gateway.decisionLog.reopen()
-        Task { await gateway.reloadTLSMaterial() }
+        Task {
+            // A failed reload logs every problem itself and keeps the running configuration.
+            _ = await gateway.reloadConfig()
+            await gateway.reloadTLSMaterial()
+        }
     }
     defer { hangups.cancel() }
     let service = GatewayService(gateway: gateway, onReady: beforeServing)
@@ -96,13 +100,13 @@ func bootstrapLogging(level: Logger.Level) {
     }
 }
 
-/// Loads and validates a config; on failure prints every problem (`FILE:LINE:COL: key: ...`) and exits 1.
-/// The configuration at `path`, or every problem printed and an exit with `exitCode`.
+/// Loads and validates a config (the same step a live reload takes, `ConfigCompiler.load`);
+/// on failure prints every problem (`FILE:LINE:COL: key: ...`) and exits with `exitCode`.
 func loadConfigOrExit(_ path: String, exitCode: Int32 = 1) throws -> GatewayConfig {
-    do {
-        return try ConfigLoader.load(path: path)
-    } catch let errors as ConfigErrors {
-        for issue in errors.issues { printError(issue.description) }
+    do throws(ConfigErrors) {
+        return try ConfigCompiler.load(path: path).config
+    } catch {
+        for issue in error.issues { printError(issue.description) }
         throw ExitCode(exitCode)
     }
 }

@@ -288,7 +288,12 @@ final class DataPathEndToEndTests: XCTestCase {
         XCTAssertEqual(health.status, 200)
         let ready = try CurlResponse.run(["http://127.0.0.1:\(fixture.adminPort)/readyz"], caFile: nil)
         XCTAssertEqual(ready.status, 200)
-        XCTAssertEqual(try CurlResponse.run(["http://127.0.0.1:\(fixture.adminPort)/config"], caFile: nil).status, 404)
+        XCTAssertEqual(try CurlResponse.run(["http://127.0.0.1:\(fixture.adminPort)/nope"], caFile: nil).status, 404)
+        // `/config` names the running version; secrets never appear (see ConfigEndpointTests).
+        let config = try CurlResponse.run(["http://127.0.0.1:\(fixture.adminPort)/config"], caFile: nil)
+        XCTAssertEqual(config.status, 200)
+        XCTAssertTrue(config.body.contains(#""version":"abababababab""#), config.body)
+        XCTAssertFalse(config.body.contains(fixture.pki.serverKey))
     }
 
     func testRefusedTLSHandshakeIsRecorded() async throws {

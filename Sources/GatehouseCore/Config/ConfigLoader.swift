@@ -8,19 +8,11 @@ import Foundation
 /// (expected ...)`, in file order. There is no partial result: an invalid file never replaces
 /// a valid one. See docs/CONFIG.md for the schema.
 public enum ConfigLoader {
-    /// Reads `path` and parses it. An unreadable file is reported as one issue at line 0.
+    /// Reads `path` and parses it (with its rollout candidate). An unreadable file is
+    /// reported as one issue at line 0. `ConfigDocument.load` also keeps the text.
     /// - Throws: `ConfigErrors`.
     public static func load(path: String) throws -> GatewayConfig {
-        let data: Data
-        switch readFile(path) {
-        case .success(let bytes): data = bytes
-        case .failure(let failure):
-            throw ConfigErrors([fileIssue(path, "cannot read the configuration file (\(failure.reason))")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigErrors([fileIssue(path, "the configuration file is not valid UTF-8")])
-        }
-        return try decode(text, file: path, version: sha256Hex(data))
+        try ConfigDocument.load(path: path).config
     }
 
     /// Parses YAML text; `file` is used in error locations and as `sourceFile`.
@@ -46,10 +38,6 @@ public enum ConfigLoader {
             let hex = String(byte, radix: 16)
             return byte < 0x10 ? "0" + hex : hex
         }.joined()
-    }
-
-    private static func fileIssue(_ path: String, _ message: String) -> ConfigIssue {
-        ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: message)
     }
 
     struct ReadFailure: Error {

@@ -3,7 +3,8 @@ import NIOCore
 import NIOHTTP1
 
 /// The admin listener: liveness, readiness, the minted tokens' JWKS, Prometheus metrics and
-/// the rollout API. Answers only from a fixed set of routes and never echoes secrets.
+/// the rollout API and the running configuration. Answers only from a fixed set of routes
+/// and never shows a secret: `/config` has every secret reference redacted.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -14,16 +15,20 @@ final class AdminHandler: ChannelInboundHandler {
     /// The Prometheus text exposition, rendered per scrape.
     private let metrics: @Sendable () -> [UInt8]
     private let rollout: AdminRolloutAPI?
+    /// `GET /config`: the running configuration, redacted, with its version and hash.
+    private let config: @Sendable () -> [UInt8]
     private var pending: HTTPRequestHead?
 
     init(
         isReady: @escaping @Sendable () -> Bool, jwks: @escaping @Sendable () -> String? = { nil },
-        metrics: @escaping @Sendable () -> [UInt8] = { [] }, rollout: AdminRolloutAPI? = nil
+        metrics: @escaping @Sendable () -> [UInt8] = { [] }, config: @escaping @Sendable () -> [UInt8] = { [] },
+        rollout: AdminRolloutAPI? = nil
     ) {
         self.isReady = isReady
         self.jwks = jwks
         self.metrics = metrics
         self.rollout = rollout
+        self.config = config
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -56,6 +61,9 @@ final class AdminHandler: ChannelInboundHandler {
             let answer = rollout.handle(method: head.method, path: path, headers: head.headers)
             respond(to: head, status: answer.status, contentType: "application/json", body: answer.body, context: context,
                 extraHeaders: answer.status == .unauthorized ? [("www-authenticate", "Bearer")] : [])
+            return
+        case (.GET, "/config"):
+            respond(to: head, status: .ok, contentType: "application/json", body: config(), context: context)
             return
         case (.GET, "/.well-known/jwks.json"):
             if let jwks = jwks() { (status, body) = (.ok, jwks) } else { (status, body) = (.notFound, #"{"error":"not found"}"#) }

@@ -21,14 +21,26 @@ public final class Gateway: Sendable {
     public let metrics: GatewayMetrics
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
-    private let snapshots: SnapshotStore
-    private let pools: UpstreamPools
+    let snapshots: SnapshotStore
+    let pools: UpstreamPools
     /// Replay keys and rate cells, kept across configuration snapshots.
     let stateStore: any StateStore
-    private let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)]
+    let listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)]
     /// Trust-domain bundles, when any are configured.
     let trust: TrustDomainStore?
-    private let logger: Logger
+    let logger: Logger
+    /// Where `env:` secrets are looked up, on reload too.
+    let environment: [String: String]
+    /// The configuration that runs (its text, for `GET /config`) and reload bookkeeping.
+    let running: NIOLockedValueBox<RunningConfig>
+    let reloadMetrics: ConfigReloadMetrics
+    let reloadQueue = ReloadQueue<ConfigReloadResult>()
+    /// Set when `shutdown` starts: no reload applies after it (it would schedule on loops that are going away).
+    let stopping = ManagedAtomic(false)
+    /// The files of the last configuration that parsed but failed to apply (watched too).
+    let attemptedFiles = NIOLockedValueBox<[String]>([])
+    /// Reloads when the configuration's files change; nil when polling is off.
+    let configWatcher: ConfigFileWatcher?
     private let ready = ManagedAtomic(false)
     private let state = NIOLockedValueBox<BoundState>(.init())
 
@@ -43,6 +55,7 @@ public final class Gateway: Sendable {
 
     struct BoundState {
         var watcherTask: Task<Void, Never>?
+        var configWatcherTask: Task<Void, Never>?
         var refresherTasks: [Task<Void, Never>] = []
         var serverChannels: [Channel] = []
         /// One per bound listener: a helper tracks the connections of a single server channel.
@@ -55,9 +68,10 @@ public final class Gateway: Sendable {
     public init(
         config: GatewayConfig, logger: Logger, eventLoopGroup: MultiThreadedEventLoopGroup? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment, replayCapacity: Int? = nil,
-        metrics: GatewayMetrics? = nil, rolloutClock: RolloutWindow.Clock? = nil
+        metrics: GatewayMetrics? = nil, rolloutClock: RolloutWindow.Clock? = nil, configPollInterval: Duration? = .seconds(1)
     ) async throws {
         self.logger = logger
+        self.environment = environment
         // Not bootstrapped into `MetricsSystem` unless the caller did: see `GatewayMetrics`.
         let metrics = metrics ?? GatewayMetrics()
         self.metrics = metrics
@@ -76,11 +90,12 @@ public final class Gateway: Sendable {
         var rolloutHooks = RolloutHooks(logger: logger, recordEvent: { decisionLog.recordEvent($0) }, metricsFactory: metrics.factory)
         if let rolloutClock { rolloutHooks.clock = rolloutClock }
         self.rolloutHooks = rolloutHooks
-        self.adminAuthorization = AdminAuthorization(token: try Self.adminToken(config, environment: environment))
-        let snapshot = try GatewaySnapshot(
-            config: config, trust: trust, tokens: tokens, environment: environment, rolloutHooks: rolloutHooks)
+        try Self.checkAdminToken(config, environment: environment)
+        self.adminAuthorization = AdminAuthorization(reference: config.admin.token, environment: environment)
+        let snapshot = try ConfigCompiler.compile(
+            config, trust: trust, tokens: tokens, environment: environment, rolloutHooks: rolloutHooks)
         self.snapshots = SnapshotStore(snapshot)
-        self.pools = UpstreamPools(group: group)
+        self.pools = UpstreamPools(group: group, clusters: snapshot.clusters)
         self.stateStore = try StateStoreSetup.make(
             config, replayCapacity: replayCapacity, group: group, logger: logger, environment: environment,
             metricsFactory: metrics.factory)
@@ -97,20 +112,28 @@ public final class Gateway: Sendable {
         }
         self.listeners = listeners
         self.tlsWatcher = TLSMaterialWatcher(
-            targets: Self.rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
-                + Self.issuerTargets(tokens) + Self.mintingTargets(snapshot.minter),
+            targets: Self.materialTargets(listeners: listeners, trust: trust, snapshot: snapshot),
             logger: logger, metricsFactory: metrics.factory)
         self.jwksRefreshers = try Self.jwksRefreshers(tokens, group: group, logger: logger, metricsFactory: metrics.factory)
         let snapshots = self.snapshots
         Self.exportAtScrape(
             metrics, decisionLog: decisionLog, stateStore: stateStore, clusters: { Array(snapshots.snapshot.clusters.values) })
+        // What `GET /config` shows: the text that was loaded, when the file still holds it.
+        let document = ConfigDocument(recovering: config)
+        self.running = NIOLockedValueBox(RunningConfig(config: config, document: document))
+        self.reloadMetrics = ConfigReloadMetrics(registry: metrics.registry)
+        reloadMetrics.setRunning(version: config.policyVersion, sha256: config.version)
+        let attemptedFiles = self.attemptedFiles
+        self.configWatcher = configPollInterval.map { interval in
+            Self.makeConfigWatcher(config: config, interval: interval, snapshots: snapshots, attemptedFiles: attemptedFiles)
+        }
     }
 
-    /// `admin.token`, resolved; a problem names the key, never the value.
-    private static func adminToken(_ config: GatewayConfig, environment: [String: String]) throws -> [UInt8]? {
-        guard let reference = config.admin.token else { return nil }
+    /// `admin.token` must resolve at start-up; a problem names the key, never the value.
+    private static func checkAdminToken(_ config: GatewayConfig, environment: [String: String]) throws {
+        guard let reference = config.admin.token else { return }
         do {
-            return try SecretResolver.resolve(reference, environment: environment)
+            _ = try SecretResolver.resolve(reference, environment: environment)
         } catch let error as SecretResolutionError {
             let location = config.admin.tokenLocation ?? SourceLocation(file: config.sourceFile, line: 0, column: 0)
             throw ConfigErrors([ConfigIssue(location: location, keyPath: "admin.token", message: error.description)])
@@ -216,9 +239,13 @@ public final class Gateway: Sendable {
                 $0.adminAddress = channel.localAddress
             }
         }
-        if !tlsWatcher.isEmpty {
-            let watcher = tlsWatcher
-            state.withLockedValue { $0.watcherTask = Task { await watcher.run() } }
+        // Always watched, even with no files yet: a reload can add upstreams with TLS.
+        let watcher = tlsWatcher
+        state.withLockedValue { $0.watcherTask = Task { await watcher.run() } }
+        if let configWatcher {
+            // Holds the gateway until `shutdown` cancels it, like the listeners do.
+            let task = Task { await configWatcher.run { _ = await self.reloadConfig() } }
+            state.withLockedValue { $0.configWatcherTask = task }
         }
         ready.store(true, ordering: .relaxed)
     }
@@ -226,6 +253,14 @@ public final class Gateway: Sendable {
     /// Re-reads every certificate, key, trust bundle and issuer key set now (SIGHUP).
     public func reloadTLSMaterial() async {
         await tlsWatcher.check(force: true)
+    }
+
+    /// Every file the rotation watcher re-reads for this snapshot (its upstreams and minter).
+    static func materialTargets(
+        listeners: [(runtime: ListenerRuntime, tls: ListenerTLS?)], trust: TrustDomainStore?, snapshot: GatewaySnapshot
+    ) -> [TLSMaterialWatcher.Target] {
+        rotationTargets(listeners: listeners, trust: trust, clusters: Array(snapshot.clusters.values))
+            + issuerTargets(snapshot.tokens) + mintingTargets(snapshot.minter)
     }
 
     /// Each issuer's JWKS file (and HMAC secret file): an issuer rotating its key is picked up.
@@ -279,6 +314,9 @@ public final class Gateway: Sendable {
     /// decision log, then releases the event loops.
     public func shutdown(drain: Duration? = nil) async {
         ready.store(false, ordering: .relaxed)
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        // Reloads run one at a time: once this one is through, none is applying or will apply.
+        _ = await reloadQueue.run { .failed([]) }
         let drainTime = drain ?? listeners.map(\.runtime.config.timeouts.drain).max() ?? .seconds(15)
         // The helpers stay referenced only by `state`, so that dropping them below deinits them.
         let group = self.group
@@ -304,7 +342,13 @@ public final class Gateway: Sendable {
         pools.closeIdleConnections()
         let admin = state.withLockedValue { $0.adminChannel }
         try? await admin?.close()
-        state.withLockedValue { $0.watcherTask?.cancel() }
+        let configWatcherTask = state.withLockedValue { state in
+            state.watcherTask?.cancel()
+            state.configWatcherTask?.cancel()
+            return state.configWatcherTask
+        }
+        // A reload it started finishes first (it runs on its own thread, not on the loops).
+        await configWatcherTask?.value
         // Their fetches use the event loops: let them end before the loops do.
         let refresherTasks = state.withLockedValue { $0.refresherTasks }
         for task in refresherTasks { task.cancel() }
@@ -410,6 +454,7 @@ public final class Gateway: Sendable {
         let snapshots = self.snapshots
         let metrics = self.metrics
         let rolloutAPI = adminRolloutAPI
+        let running = self.running
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -418,7 +463,8 @@ public final class Gateway: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         AdminHandler(
                             isReady: { ready.load(ordering: .relaxed) }, jwks: { snapshots.snapshot.minter?.jwks },
-                            metrics: { metrics.exposition() }, rollout: rolloutAPI)
+                            metrics: { metrics.exposition() }, config: { running.withLockedValue { $0.json } },
+                            rollout: rolloutAPI)
                     )
                 }
             }

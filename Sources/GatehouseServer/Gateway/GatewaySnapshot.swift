@@ -33,18 +33,31 @@ final class GatewaySnapshot: Sendable {
     /// The candidate policy and its runtime state, during a rollout.
     let rollout: RolloutRuntime?
 
+    /// - Parameter previous: the running snapshot, on reload: its upstream clusters and token
+    ///   minter are kept where the new file configures them the same way (warm connections,
+    ///   endpoint health, the previous minting key still published).
     init(
         config: GatewayConfig, trust: TrustDomainStore? = nil, tokens: TokenVerifierStore? = nil,
-        environment: [String: String] = [:], rolloutHooks: RolloutHooks = RolloutHooks()
+        environment: [String: String] = [:], reusing previous: GatewaySnapshot? = nil,
+        rolloutHooks: RolloutHooks = RolloutHooks()
     ) throws {
         self.tokens = tokens
-        self.minter = try config.tokenMinting.map { try TokenMinter(config: $0, environment: environment) }
+        if let minter = previous?.minter, let minting = config.tokenMinting, minter.config.sameSettings(as: minting) {
+            self.minter = minter
+        } else {
+            self.minter = try config.tokenMinting.map { try TokenMinter(config: $0, environment: environment) }
+        }
         self.config = config
         self.version = config.policyVersion
         var clusters: [String: UpstreamCluster] = [:]
         for upstream in config.upstreams {
             do {
-                clusters[upstream.name] = try UpstreamCluster(config: upstream, trust: trust, environment: environment)
+                let cluster = try UpstreamCluster(config: upstream, trust: trust, environment: environment)
+                if let running = previous?.clusters[upstream.name], running.canStandIn(for: cluster) {
+                    clusters[upstream.name] = running
+                } else {
+                    clusters[upstream.name] = cluster
+                }
             } catch GatewayStartError.tls(let key, let message) {
                 throw ConfigErrors([
                     ConfigIssue(location: upstream.location, keyPath: "upstreams.\(upstream.name).tls.\(key)", message: message)

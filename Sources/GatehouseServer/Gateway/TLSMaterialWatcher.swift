@@ -35,7 +35,8 @@ final class TLSMaterialWatcher: Sendable {
         }
     }
 
-    private let targets: [Target]
+    /// Replaced when a configuration reload brings new upstreams or a new minting key.
+    private let targets: NIOLockedValueBox<[Target]>
     private let logger: Logger
     private let interval: Duration
     private let stamps: NIOLockedValueBox<[String: Stamp?]>
@@ -48,7 +49,7 @@ final class TLSMaterialWatcher: Sendable {
     init(targets: [Target], logger: Logger, interval: Duration = .seconds(1), metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.failureCounter = Counter(label: "gatehouse_tls_reload_failures_total", factory: metricsFactory)
         self.reloadCounter = Counter(label: "gatehouse_tls_reloads_total", factory: metricsFactory)
-        self.targets = targets
+        self.targets = NIOLockedValueBox(targets)
         self.logger = logger
         self.interval = interval
         var initial: [String: Stamp?] = [:]
@@ -56,7 +57,20 @@ final class TLSMaterialWatcher: Sendable {
         self.stamps = NIOLockedValueBox(initial)
     }
 
-    var isEmpty: Bool { targets.isEmpty }
+    var isEmpty: Bool { targets.withLockedValue { $0.isEmpty } }
+
+    /// Watches `targets` from now on (after a configuration reload). A file watched before
+    /// keeps its last stamp, so a change not yet picked up still is; a new file starts from
+    /// its current state (the reload that brought it has just read it).
+    func replaceTargets(_ newTargets: [Target]) {
+        let files = Set(newTargets.flatMap(\.files))
+        stamps.withLockedValue { stamps in
+            stamps = stamps.filter { files.contains($0.key) }
+            // `updateValue`: a file missing now is kept with a nil stamp, so its appearance is seen.
+            for file in files where stamps[file] == nil { stamps.updateValue(Self.stamp(file), forKey: file) }
+        }
+        targets.withLockedValue { $0 = newTargets }
+    }
 
     /// Polls until the task is cancelled.
     func run() async {
@@ -80,7 +94,7 @@ final class TLSMaterialWatcher: Sendable {
             }
             return changed
         }
-        for target in targets where force || target.files.contains(where: changed.contains) {
+        for target in targets.withLockedValue({ $0 }) where force || target.files.contains(where: changed.contains) {
             do {
                 try await target.reload()
                 reloads.wrappingIncrement(ordering: .relaxed)

@@ -40,6 +40,9 @@ final class UpstreamPool {
     }
     private var waiters = CircularBuffer<Waiter>()
     private var nextWaiterID: UInt64 = 0
+    /// Set when a reload replaced this pool's cluster: connections are closed on release
+    /// instead of kept, so the old endpoints and TLS settings stop being used.
+    private(set) var isRetired = false
     /// One sweeper per pool closes connections idle longer than `idle_timeout`, instead of a
     /// timer per connection scheduled and cancelled on every request.
     private var sweeper: DeadlineTimer?
@@ -94,7 +97,7 @@ final class UpstreamPool {
         connection.handler.receiver = nil
         connection.handler.resumeReads()
         connection.requestsServed += 1
-        guard reusable, connection.isUsable else {
+        guard reusable, connection.isUsable, !isRetired else {
             connection.channel.close(promise: nil)
             return
         }
@@ -127,6 +130,13 @@ final class UpstreamPool {
             if let oldest = idle[endpoint].first { oldestRemaining = min(oldestRemaining, oldest.idleSince) }
         }
         if idleCount > 0 { sweeper?.arm(in: oldestRemaining + timeout - now) }
+    }
+
+    /// Stops pooling (a reload replaced the cluster): idle connections close now, busy ones
+    /// when their exchange ends; requests already waiting are still served.
+    func retire() {
+        isRetired = true
+        closeIdle()
     }
 
     /// Closes every idle connection (shutdown).
@@ -227,17 +237,28 @@ extension UpstreamPool: Sendable {}
 
 /// Every upstream's pool for one event loop. Created lazily on first use and reached only
 /// from its own loop (looked up by the loop's identity).
+///
+/// A pool belongs to one `UpstreamCluster` object: a reload that changes an upstream builds
+/// a new cluster (new endpoints, new TLS), and `adopt` retires the old pool on every loop.
+/// A request that started on the old snapshot and forwards after that gets a pool of its
+/// own, not kept: it must not replace the current one, and its connection closes after use.
 final class UpstreamPools: Sendable {
     private let perLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopPools>]
 
     final class LoopPools {
         var pools: [String: UpstreamPool] = [:]
+        /// The clusters of the running snapshot, by name, as this loop last heard of them.
+        var current: [String: UpstreamCluster]
+
+        init(current: [String: UpstreamCluster]) {
+            self.current = current
+        }
     }
 
-    init(group: EventLoopGroup) {
+    init(group: EventLoopGroup, clusters: [String: UpstreamCluster]) {
         var map: [ObjectIdentifier: NIOLoopBoundBox<LoopPools>] = [:]
         for loop in group.makeIterator() {
-            map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(LoopPools(), eventLoop: loop)
+            map[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(LoopPools(current: clusters), eventLoop: loop)
         }
         self.perLoop = map
     }
@@ -249,9 +270,31 @@ final class UpstreamPools: Sendable {
         }
         let loopPools = box.value
         if let pool = loopPools.pools[cluster.name], pool.cluster === cluster { return pool }
+        guard loopPools.current[cluster.name] === cluster else {
+            // A cluster from another snapshot than the one this loop runs (an older one, or a
+            // newer one whose `adopt` has not reached this loop yet): serve without pooling.
+            let pool = UpstreamPool(cluster: cluster, eventLoop: eventLoop)
+            pool.retire()
+            return pool
+        }
         let pool = UpstreamPool(cluster: cluster, eventLoop: eventLoop)
         loopPools.pools[cluster.name] = pool
         return pool
+    }
+
+    /// Makes `clusters` (the new snapshot's) the current ones on every loop; a pool whose
+    /// cluster was replaced or removed is retired.
+    func adopt(_ clusters: [String: UpstreamCluster]) {
+        for box in perLoop.values {
+            box.eventLoop.execute {
+                let loopPools = box.value
+                loopPools.current = clusters
+                for (name, pool) in loopPools.pools where clusters[name] !== pool.cluster {
+                    pool.retire()
+                    loopPools.pools[name] = nil
+                }
+            }
+        }
     }
 
     func closeIdleConnections() {

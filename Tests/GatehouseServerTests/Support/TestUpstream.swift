@@ -26,6 +26,8 @@ final class TestUpstream: @unchecked Sendable {
     let channel: Channel
     private let received = NIOLockedValueBox<[Received]>([])
     let connectionsAccepted = NIOLockedValueBox(0)
+    /// Connections accepted and not yet closed.
+    let connectionsOpen = NIOLockedValueBox(0)
     let held = NIOLockedValueBox<[NIOLoopBoundBox<UpstreamTestHandler?>]>([])
 
     var port: Int { channel.localAddress!.port! }
@@ -34,12 +36,15 @@ final class TestUpstream: @unchecked Sendable {
     init(group: EventLoopGroup, tls: NIOSSLContext? = nil) throws {
         let box = received
         let accepted = connectionsAccepted
+        let open = connectionsOpen
         let held = self.held
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: true)
             .childChannelInitializer { channel in
                 accepted.withLockedValue { $0 += 1 }
+                open.withLockedValue { $0 += 1 }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
