@@ -44,11 +44,7 @@ extension TrustGraph {
     }
 }
 
-extension TrustGraph: Encodable {
-    enum CodingKeys: String, CodingKey {
-        case environment, callers, routes, upstreams, edges
-    }
-
+extension TrustGraph {
     /// `--format json`, keys sorted.
     public func json() -> String { JSONText.encode(self) }
 }

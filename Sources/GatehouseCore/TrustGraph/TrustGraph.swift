@@ -1,7 +1,7 @@
 /// Who can call what, and how the gateway reaches what it forwards to: callers (SPIFFE ID
 /// patterns, token issuers, webhook senders, or anyone) → routes (method, path) → upstreams
 /// (with the identity of the hop). Built from a config; deterministic (file order, stable ids).
-public struct TrustGraph: Sendable, Equatable {
+public struct TrustGraph: Sendable, Equatable, Encodable {
     public enum CallerKind: String, Sendable, Hashable, Encodable {
         case peer
         case token
