@@ -35,8 +35,9 @@ final class SARIFWriterTests: XCTestCase {
             sys.exit(1 if errors else 0)
             """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, schema, sarif]
+        // Debian's python3, where python3-jsonschema installs (a pyenv python3 first on PATH would not see it).
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, schema, sarif]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
