@@ -24,7 +24,9 @@ extension TrustGraph {
     /// Graphviz DOT.
     public func dot() -> String {
         func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            // Escapes first, then `\n` (DOT's centred line break) for the line breaks of the label.
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n") + "\""
         }
         var lines = ["digraph trust {", "  rankdir=LR;", "  node [shape=box];"]
         func cluster(_ name: String, _ nodes: [(String, String)]) {
