@@ -37,9 +37,17 @@ public struct TrustReportSummary: Sendable, Encodable {
         var recordsCarryingAudOrEnv: Int
     }
 
+    public struct RouteCount: Sendable, Encodable, Equatable {
+        public var route: String
+        public var allowed: Int
+        public var denied: Int
+    }
+
     public var environment: String
     public var policyVersion: String
     public var window: Window
+    /// Allowed and denied requests per route of the config, in file order.
+    public var routes: [RouteCount]
     public var unusedGrants: [UnusedGrant]
     public var topDeniedCallers: [DeniedCaller]
     public var foreignCredentials: Foreign
@@ -54,6 +62,7 @@ public struct TrustReportSummary: Sendable, Encodable {
         policyVersion = report.policyVersion
         window = Window(since: since, records: report.records, outsideWindow: report.outsideWindow, unreadableLines: report.unreadable,
             oversizeLines: oversizeLines, recordsForUnknownRoutes: report.unknownRoute, recordsFromOtherPolicyVersions: report.otherPolicyVersion)
+        routes = report.routes.map { RouteCount(route: $0.name, allowed: $0.allowed, denied: $0.denied) }
         var unused: [UnusedGrant] = []
         for route in report.routes {
             if route.allowed == 0 { unused.append(UnusedGrant(route: route.name, kind: "route", grant: "no allowed request")) }
@@ -116,6 +125,9 @@ extension TrustReportSummary {
         lines.append("window: \(window.since.map { "since \($0)" } ?? "whole log"); \(window.records) record(s) in the window, "
             + "\(window.outsideWindow) before it, \(window.unreadableLines) unreadable line(s), \(window.oversizeLines) oversize line(s), "
             + "\(window.recordsForUnknownRoutes) for routes not in this config, \(window.recordsFromOtherPolicyVersions) from other policy versions")
+        lines.append("")
+        lines.append("requests by route (allowed / denied):")
+        lines += routes.map { "  \($0.route): \($0.allowed) / \($0.denied)" }
         lines.append("")
         lines.append("grants never exercised in the window (candidates to revoke): \(unusedGrants.count)")
         for grant in unusedGrants {
