@@ -28,6 +28,19 @@ struct AuditedConfig: Sendable {
         keys = KeyLocations(file: config.sourceFile, yaml: yaml)
     }
 
+    /// The rollout's candidate policy as a config of its own (the main file's listeners,
+    /// trust domains and issuers, the candidate's routes and file), so that the route rules
+    /// see the routes that may be promoted.
+    func rolloutCandidate() -> AuditedConfig? {
+        guard var config, let rollout = config.rollout,
+            case .success(let data) = ConfigLoader.readFile(rollout.candidateFile)
+        else { return nil }
+        config.routes = rollout.candidate.routes
+        config.sourceFile = rollout.candidateFile
+        config.rollout = nil
+        return AuditedConfig(config: config, yaml: String(decoding: data, as: UTF8.self))
+    }
+
     var config: GatewayConfig? {
         if case .loaded(let config) = content { return config }
         return nil

@@ -38,6 +38,7 @@ public struct Auditor: Sendable {
             case .failed(let issues): raw += LoadFailureAudit.findings(issues)
             case .loaded(let config):
                 raw += RouteAudit.findings(in: file, config)
+                if let candidate = file.rolloutCandidate() { raw += RouteAudit.findings(in: candidate, candidate.config ?? config) }
                 raw += IssuerAudit.findings(in: file, config)
                 raw += NetworkAudit.findings(in: file, config)
             }

@@ -118,7 +118,7 @@ public struct TrustReportSummary: Sendable, Encodable {
 }
 
 extension TrustReportSummary {
-    public func json() -> String { JSONText.encode(self) }
+    public func json() -> String { JSONText.encode(self, snakeCase: true) }
 
     public func text() -> String {
         var lines = ["gatehouse report: environment `\(environment)`, policy \(policyVersion)"]

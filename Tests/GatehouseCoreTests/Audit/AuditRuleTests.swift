@@ -41,6 +41,16 @@ final class AuditRuleTests: XCTestCase {
     func testSecretInline() throws { try assertFinds("secret.inline") }
     func testConfigInvalid() throws { try assertFinds("config.invalid") }
 
+    /// The routes of a rollout's candidate policy are audited in the candidate's own file.
+    func testRolloutCandidateRoutesAreAudited() throws {
+        let paths = try AuditFixtures.materialise(["rollout.route.all_shadow_in_prod.yaml"])
+        let result = Auditor(secretResolver: AuditFixtures.resolver).audit(paths: paths)
+        let candidate = paths[0].replacingOccurrences(of: ".yaml", with: ".candidate.yml")
+        XCTAssertEqual(result.findings.map(\.id), ["route.all_shadow_in_prod"])
+        XCTAssertEqual(result.findings.map(\.location.file), [candidate])
+        XCTAssertEqual(result.findings.map(\.location.line), try AuditFixtures.markedLines(candidate))
+    }
+
     /// Every rule that a config can trigger has its fixture (the exception rules are tested
     /// with an exceptions file).
     func testEveryConfigRuleHasAFixture() throws {

@@ -70,9 +70,12 @@ public enum AuditJSONWriter {
 
 /// Deterministic pretty JSON for the CLI's outputs.
 enum JSONText {
-    static func encode(_ value: some Encodable) -> String {
+    /// - Parameter snakeCase: `unusedGrants` → `unused_grants`, like decision records; off for
+    ///   SARIF, whose property names are camelCase.
+    static func encode(_ value: some Encodable, snakeCase: Bool = false) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
         // Encoding plain structs of strings and numbers cannot fail.
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self) + "\n"
