@@ -34,7 +34,11 @@ public struct DecisionLogReader {
                 guard start < buffer.count else { return nil }
                 let line = buffer[start...]
                 start = buffer.count
-                return line.count > Self.maxLineBytes ? nil : line
+                guard line.count <= Self.maxLineBytes else {
+                    oversizeLines += 1
+                    return nil
+                }
+                return line
             }
             // Keep the unfinished tail, drop what was consumed, read the next chunk.
             buffer.removeSubrange(0..<start)
