@@ -10,8 +10,7 @@ struct AuditCommand: ParsableCommand {
             Give every environment's config together (e.g. staging and prod) so that secrets, trust bundles and key sets \
             shared across environments are found; secrets are compared by a keyed hash under a key drawn for each run \
             and never printed. A config that does not load is reported as findings (`config.invalid`, `secret.inline`).
-            Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2 for usage errors and unreadable files \
-            (argument-parser syntax errors exit 64).
+            Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2 for usage errors and unreadable files.
             """
     )
 
@@ -59,4 +58,28 @@ struct AuditCommand: ParsableCommand {
 func usage(_ message: String) throws -> Never {
     printError("error: \(message)")
     throw ExitCode(2)
+}
+
+extension Gatehouse {
+    /// Commands whose usage errors exit 2 rather than argument-parser's 64: CI scripts tell
+    /// "findings" (1) from "could not run" (2).
+    static let usageExitsTwo: Set<String> = ["audit", "graph", "report"]
+
+    /// argument-parser's own `main`, except for `usageExitsTwo`'s parse errors.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure, let name = CommandLine.arguments.dropFirst().first, usageExitsTwo.contains(name) {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -28,6 +28,8 @@ final class TrustReviewCommandTests: XCTestCase {
     }
 
     func testAuditUsageErrorsExit2() throws {
+        XCTAssertEqual(try Shell.run(binary, ["audit"]).status, 2)
+        XCTAssertEqual(try Shell.run(binary, ["audit", "--no-such-option", fixtures + "/clean.yaml"]).status, 2)
         XCTAssertEqual(try Shell.run(binary, ["audit", fixtures + "/no-such-file.yaml"]).status, 2)
         XCTAssertEqual(try Shell.run(binary, ["audit", "--format", "xml", fixtures + "/clean.yaml"]).status, 2)
         XCTAssertEqual(try Shell.run(binary, ["audit", "--fail-on", "critical", fixtures + "/clean.yaml"]).status, 2)
