@@ -17,7 +17,7 @@ struct AuditCommand: ParsableCommand {
     @Argument(help: "The configuration files to audit together.")
     var configs: [String]
 
-    @Option(name: .long, help: "Accepted risks: a YAML list of { id, route | key, owner, reason, expires: YYYY-MM-DD }.")
+    @Option(name: .long, help: "Accepted risks: a YAML list of { id, route | key, owner, reason, expires: YYYY-MM-DD, config (optional) }.")
     var exceptions: String?
 
     @Option(name: .long, help: "text, json or sarif (SARIF 2.1.0).")

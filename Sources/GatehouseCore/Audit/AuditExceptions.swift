@@ -11,10 +11,14 @@ public struct AuditException: Sendable, Hashable {
     public var reason: String
     /// `YYYY-MM-DD`; the exception is in force through that day (UTC).
     public var expires: String
+    /// Limits the exception to findings in this config file (as given on the command line);
+    /// nil: every file of the run.
+    public var config: String?
     public var location: SourceLocation
 
     public func matches(_ finding: AuditFinding) -> Bool {
         guard finding.id == id else { return false }
+        if let config, Self.standardized(config) != Self.standardized(finding.location.file) { return false }
         if let route { return finding.route == route }
         if let key { return finding.key == key || finding.key.hasPrefix(key + ".") || finding.key.hasPrefix(key + "[") }
         return false
@@ -24,14 +28,16 @@ public struct AuditException: Sendable, Hashable {
     public func isExpired(today: String) -> Bool { expires < today }
 
     /// What the exception covers, for listings.
-    public var scope: String { route.map { "route \($0)" } ?? "key \(key ?? "?")" }
+    public var scope: String { (route.map { "route \($0)" } ?? "key \(key ?? "?")") + (config.map { " in \($0)" } ?? "") }
+
+    static func standardized(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 }
 
 /// Reads the exceptions file (`--exceptions FILE`): a YAML list of
-/// `{ id, route | key, owner, reason, expires: YYYY-MM-DD }`. Unknown keys, unknown finding
+/// `{ id, route | key, owner, reason, expires: YYYY-MM-DD, config? }`. Unknown keys, unknown finding
 /// ids and malformed dates are errors with file:line, like the config loader's.
 public enum AuditExceptions {
-    static let keys = ["id", "route", "key", "owner", "reason", "expires"]
+    static let keys = ["id", "route", "key", "owner", "reason", "expires", "config"]
 
     /// - Throws: `ConfigErrors`.
     public static func load(path: String) throws -> [AuditException] {
@@ -62,6 +68,7 @@ public enum AuditExceptions {
             map.optional("id")?.report("unknown finding id `\(id)`", expected: "one of \(MappingReader.list(knownIDs))")
         }
         let route = map.optional("route")?.nonEmptyString()
+        let config = map.optional("config")?.nonEmptyString()
         let key = map.optional("key")?.nonEmptyString()
         if map.has("route") == map.has("key") {
             node.report("an exception applies to one route or one key", expected: "exactly one of `route`, `key`")
@@ -71,7 +78,8 @@ public enum AuditExceptions {
         let reason = map.required("reason", expected: "why the risk is accepted")?.nonEmptyString()
         let expires = map.required("expires", expected: "a date `YYYY-MM-DD`")?.parse("a date `YYYY-MM-DD`", date)
         guard let id, knownIDs.contains(id), let reason, let expires, map.has("route") != map.has("key"), route != nil || key != nil else { return nil }
-        return AuditException(id: id, route: route, key: key, owner: owner, reason: reason, expires: expires, location: node.location)
+        guard map.has("config") == (config != nil) else { return nil }
+        return AuditException(id: id, route: route, key: key, owner: owner, reason: reason, expires: expires, config: config, location: node.location)
     }
 
     static func date(_ text: String) throws(ConfigValueError) -> String {

@@ -45,6 +45,16 @@ final class AuditExceptionTests: XCTestCase {
         XCTAssertEqual(result.suppressed.count, 1)
     }
 
+    /// `config:` limits an exception to one file of the run.
+    func testAnExceptionCanBeLimitedToOneConfigFile() throws {
+        let paths = try AuditFixtures.materialise(["route.no_identity.yaml"])
+        let scoped = accepted + "\n  config: \(paths[0])"
+        let auditor = Auditor(today: "2026-06-01", secretResolver: AuditFixtures.resolver)
+        XCTAssertEqual(auditor.audit(paths: paths, exceptions: try exceptions(scoped)).findings, [])
+        let elsewhere = accepted + "\n  config: conf/other.yaml"
+        XCTAssertEqual(auditor.audit(paths: paths, exceptions: try exceptions(elsewhere)).findings.map(\.id), ["route.no_identity"])
+    }
+
     /// The last day is still covered; the day after, the finding is back and the expired
     /// exception is a finding of its own, at the exception's line.
     func testAnExpiredExceptionIsAFindingAndSuppressesNothing() throws {
