@@ -16,7 +16,7 @@ public struct AuditRule: Sendable, Hashable {
         id: "route.no_identity", severity: .high, title: "Route without any identity requirement on a listener reachable beyond loopback",
         fix: "Add `peers`, `token` or `webhook` to the route, or bind the listeners to loopback.")
     public static let routeAllShadowInProd = AuditRule(
-        id: "route.all_shadow_in_prod", severity: .high, title: "Every requirement of a prod route is in shadow mode",
+        id: "route.all_shadow_in_prod", severity: .high, title: "Every identity requirement (peers, token, webhook) of a prod route is in shadow mode",
         fix: "Set `mode: enforce` (or drop `mode`) on at least one identity requirement of the route.")
     public static let peerWholeTrustDomain = AuditRule(
         id: "peer.whole_trust_domain", severity: .medium, title: "A peer pattern admits every workload of a trust domain",

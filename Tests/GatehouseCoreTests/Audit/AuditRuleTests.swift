@@ -60,6 +60,14 @@ final class AuditRuleTests: XCTestCase {
         }
     }
 
+    /// The README's finding-id table is the rule catalogue, row for row.
+    func testTheReadmeTableListsEveryRule() throws {
+        let readme = try String(contentsOf: AuditFixtures.directory.appendingPathComponent("../../../README.md").standardizedFileURL, encoding: .utf8)
+        for rule in AuditRule.all {
+            XCTAssertTrue(readme.contains("| `\(rule.id)` | \(rule.severity.rawValue) | \(rule.title) |"), rule.id)
+        }
+    }
+
     func testCleanConfigHasNoFindings() throws {
         let paths = try AuditFixtures.materialise(["clean.yaml"])
         let result = Auditor(secretResolver: AuditFixtures.resolver).audit(paths: paths)
