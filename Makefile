@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make demo` and `make test`.
 SWIFT ?= swift
 
-.PHONY: demo test deps build check-conf bench clean
+.PHONY: demo test deps build check-conf audit-conf bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -32,6 +32,15 @@ check-conf:
 	$(SWIFT) build --product gatehouse
 	.build/debug/gatehouse dev-certs --out dev-certs >/dev/null
 	@for file in conf/*.yaml; do $(EXAMPLE_SECRETS) .build/debug/gatehouse check --config $$file || exit 1; done
+	$(MAKE) audit-conf
+
+## The examples together must pass `gatehouse audit` at --fail-on high; their deliberate demo
+## shortcuts are accepted risks in conf/audit/exceptions.yaml (owner, reason, expiry).
+AUDITED_CONF = conf/demo.yaml conf/legacy-fronting.yaml conf/staging-rollout.yaml conf/webhooks.yaml
+audit-conf:
+	$(SWIFT) build --product gatehouse
+	.build/debug/gatehouse dev-certs --out dev-certs >/dev/null
+	$(EXAMPLE_SECRETS) .build/debug/gatehouse audit --fail-on high --exceptions conf/audit/exceptions.yaml $(AUDITED_CONF)
 
 ## Benchmark against nginx (see Benchmarks/README.md).
 bench:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need: curl and openssl are the real
 # clients the end-to-end tests drive the gateway with; with --test also redis-server (the Redis
-# state-store tests start their own on a free loopback port; no system service is started).
+# state-store tests start their own on a free loopback port; no system service is started) and
+# python3-jsonschema (the audit tests validate SARIF output against the vendored 2.1.0 schema).
 # Idempotent; installs only what is missing.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v make >/dev/null 2>&1 || packages+=(make)
 if [ "${1:-}" = "--test" ]; then
     [ -x /usr/bin/redis-server ] || packages+=(redis-server)
+    # Debian's python3 (not one first on PATH, e.g. pyenv's): the package installs for it.
+    /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || packages+=(python3-jsonschema)
 fi
 if [ "${1:-}" = "--bench" ]; then
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)

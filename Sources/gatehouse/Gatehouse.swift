@@ -7,6 +7,8 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "A reverse-proxy enforcement gateway: every request proves who sent it before it is forwarded.",
         version: GatehouseCoreVersion.string,
-        subcommands: [ServeCommand.self, CheckCommand.self, DevCertsCommand.self, DemoCommand.self, TokenCommand.self, WebhookCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, DevCertsCommand.self, DemoCommand.self, TokenCommand.self, WebhookCommand.self,
+            AuditCommand.self, GraphCommand.self, ReportCommand.self,
+        ]
     )
 }
