@@ -27,7 +27,7 @@ test: deps
 EXAMPLE_SECRETS = GITHUB_WEBHOOK_SECRET=example GITHUB_WEBHOOK_SECRET_OLD=example-old \
 	STRIPE_WEBHOOK_SECRET=whsec_example SLACK_SIGNING_SECRET=example SHOPIFY_WEBHOOK_SECRET=example \
 	STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw PARTNER_WEBHOOK_SECRET=example \
-	GATEHOUSE_ADMIN_TOKEN=example
+	GATEHOUSE_ADMIN_TOKEN=example-staging-admin-token
 check-conf:
 	$(SWIFT) build --product gatehouse
 	.build/debug/gatehouse dev-certs --out dev-certs >/dev/null
