@@ -54,6 +54,41 @@ final class RolloutEndToEndTests: XCTestCase {
         XCTAssertEqual(records[2].candidateOutcome, "v2:deny:peer.missing")
     }
 
+    /// The figure: a 10% canary over 1,000 distinct callers (here: verified token
+    /// subjects) puts 10% ± 3% of them in the candidate, and each caller stays where it is.
+    func testATenPercentCanaryTakesATenthOfOneThousandCallersAndKeepsEachInItsCohort() async throws {
+        let jwks = try TestTokens.jwksFile()
+        let fixture = try await GatewayFixture(tls: false) { config in
+            config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: MutualTLS.here)]
+            var stable = MutualTLS.route("orders", .prefix("/"), peers: nil)
+            stable.token = RouteTokenConfig(issuers: ["idp"], location: MutualTLS.here)
+            // The candidate also wants a claim no caller has: its cohort is refused with 403.
+            var candidate = stable
+            candidate.token?.claims = ["tier": .string("gold")]
+            config.routes = [stable]
+            config.declaredVersion = "v1"
+            config.rollout = RolloutConfig(
+                candidateFile: "candidate.yaml", candidate: CandidatePolicy(version: "v2", routes: [candidate], sha256: ""),
+                mode: .canary, percent: 10, cohort: .subject, autoRollback: nil, location: MutualTLS.here)
+        }
+        defer { Task { await fixture.shutdown() } }
+        let tokens = try (0..<1000).map { try TestTokens.token(["sub": "\"caller-\($0)\""]) }
+        let client = try RawHTTPClient(port: fixture.port)
+        func status(_ token: String) -> Int {
+            client.send("GET /orders HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n")
+            return client.readResponses(1).first?.status ?? 0
+        }
+        let first = tokens.map(status)
+        XCTAssertEqual(Set(first), [200, 403])
+        let inCandidate = first.filter { $0 == 403 }.count
+        XCTAssertEqual(Double(inCandidate), 100, accuracy: 30, "10% ± 3% of 1,000 callers")
+        // Every caller asks again (a fresh token, same subject): nobody changes cohort.
+        let again = try (0..<1000).map { status(try TestTokens.token(["sub": "\"caller-\($0)\""])) }
+        XCTAssertEqual(again, first)
+        let records = fixture.records(atLeast: 2000).filter { $0["decision"] != nil }
+        XCTAssertEqual(records.filter { $0.policy?["cohort"] as? String == "candidate" }.count, 2 * inCandidate)
+    }
+
     func testACandidateThatDeniesLegitimateCallersRollsBackWithinItsWindow() async throws {
         let clock = ManualClock()
         let limits = AutoRollbackConfig(window: .seconds(60), minRequests: 10, maxExtraDenyRate: 0.2)
