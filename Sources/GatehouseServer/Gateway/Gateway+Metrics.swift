@@ -1,3 +1,4 @@
+import Atomics
 import Prometheus
 
 extension Gateway {
@@ -28,7 +29,24 @@ extension Gateway {
                 descriptor: MetricNameDescriptor(
                     metricName: "gatehouse_replay_store", unitName: "entries",
                     helpText: "Replay keys (token ids, webhook deliveries) held by the in-memory state store."))
-            metrics.onScrape { entries.set(to: Double(memory.replay.count)) }
+            let operations = MetricNameDescriptor(
+                metricName: "gatehouse_state_store_operations", unitName: "total",
+                helpText: "Operations on the state store, by backend and operation.")
+            let mirrored = [
+                (memory.counts.inserts, MirroredCounter(metrics.registry, operations, labels: [("backend", "memory"), ("op", "insert")])),
+                (memory.counts.removes, MirroredCounter(metrics.registry, operations, labels: [("backend", "memory"), ("op", "remove")])),
+                (memory.counts.rateLimits, MirroredCounter(metrics.registry, operations, labels: [("backend", "memory"), ("op", "rate_limit")])),
+                (memory.counts.full, MirroredCounter(
+                    metrics.registry,
+                    MetricNameDescriptor(
+                        metricName: "gatehouse_state_store_errors", unitName: "total",
+                        helpText: "State store answers that were not a decision, by backend and kind."),
+                    labels: [("backend", "memory"), ("kind", "full")])),
+            ]
+            metrics.onScrape {
+                entries.set(to: Double(memory.replay.count))
+                for (atomic, counter) in mirrored { counter.update(to: atomic.load(ordering: .relaxed)) }
+            }
         }
     }
 }

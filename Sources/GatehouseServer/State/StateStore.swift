@@ -1,3 +1,4 @@
+import Atomics
 import Foundation
 import GatehouseCore
 import NIOCore
@@ -34,6 +35,16 @@ protocol StateStore: Sendable {
 final class InMemoryStateStore: StateStore {
     let replay: InMemoryReplayStore
     let rates: InMemoryRateLimitStore
+    /// Operations and refusals for `/metrics` (read at scrape time).
+    let counts = Counts()
+
+    final class Counts: Sendable {
+        let inserts = ManagedAtomic(0)
+        let removes = ManagedAtomic(0)
+        let rateLimits = ManagedAtomic(0)
+        /// Answers "full": a replay key or a new rate cell that found no room.
+        let full = ManagedAtomic(0)
+    }
 
     init(replayCapacity: Int, rateCapacity: Int) {
         self.replay = InMemoryReplayStore(capacity: replayCapacity)
@@ -41,14 +52,21 @@ final class InMemoryStateStore: StateStore {
     }
 
     func insertIfAbsent(_ key: String, expiresAt: Date, on eventLoop: any EventLoop) -> StateAnswer<ReplayInsertion> {
-        .now(replay.insertIfAbsent(key, expiresAt: expiresAt, now: Date()))
+        counts.inserts.wrappingIncrement(ordering: .relaxed)
+        let answer = replay.insertIfAbsent(key, expiresAt: expiresAt, now: Date())
+        if answer == .unavailable { counts.full.wrappingIncrement(ordering: .relaxed) }
+        return .now(answer)
     }
 
     func remove(_ key: String, on eventLoop: any EventLoop) {
+        counts.removes.wrappingIncrement(ordering: .relaxed)
         replay.remove(key)
     }
 
     func rateLimit(_ key: String, policy: RatePolicy, on eventLoop: any EventLoop) -> StateAnswer<RateDecision?> {
-        .now(rates.evaluate(key, policy: policy, now: Date()))
+        counts.rateLimits.wrappingIncrement(ordering: .relaxed)
+        let decision = rates.evaluate(key, policy: policy, now: Date())
+        if decision == nil { counts.full.wrappingIncrement(ordering: .relaxed) }
+        return .now(decision)
     }
 }

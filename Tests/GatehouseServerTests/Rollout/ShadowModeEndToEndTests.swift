@@ -53,7 +53,8 @@ final class ShadowModeEndToEndTests: XCTestCase {
     }
 
     func testAShadowedRateLimitCountsButNeverLimits() async throws {
-        let fixture = try await GatewayFixture { config in
+        let metrics = GatewayMetrics()
+        let fixture = try await GatewayFixture(metrics: metrics) { config in
             var route = MutualTLS.route("orders", .prefix("/"), peers: nil)
             var limit = RateLimitConfig(
                 name: "per-ip", key: [.ip], policy: RatePolicy(count: 1, period: .seconds(60), burst: 1), location: MutualTLS.here)
@@ -68,6 +69,10 @@ final class ShadowModeEndToEndTests: XCTestCase {
         XCTAssertNil(responses[2].header("Retry-After"))
         let records = fixture.records(atLeast: 3)
         XCTAssertEqual(records.map(\.shadowChecks), [["rate_limit:allow:allowed"], ["rate_limit:deny:rate.limited"], ["rate_limit:deny:rate.limited"]])
+        let text = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
+        XCTAssertEqual(text.value("gatehouse_state_store_operations_total", ["backend": "memory", "op": "rate_limit"]), 3)
+        XCTAssertEqual(text.value("gatehouse_state_store_errors_total", ["backend": "memory", "kind": "full"]), 0)
+        XCTAssertEqual(text.value("gatehouse_check_duration_seconds_count", ["check": "rate_limit"]), 3)
     }
 
     func testAShadowedWebhookForwardsAnUnsignedDeliveryAndRecordsIt() async throws {
