@@ -52,12 +52,16 @@ public struct RolloutFigures: Sendable, Equatable {
     }
 
     mutating func add(_ other: RolloutFigures) {
+        addCounts(other)
+        for (reason, count) in other.addedReasons { addedReasons[reason, default: 0] += count }
+    }
+
+    mutating func addCounts(_ other: RolloutFigures) {
         requests += other.requests
         stableDenies += other.stableDenies
         candidateDenies += other.candidateDenies
         candidateDecided += other.candidateDecided
         candidateFailures += other.candidateFailures
-        for (reason, count) in other.addedReasons { addedReasons[reason, default: 0] += count }
     }
 }
 
@@ -99,11 +103,20 @@ public final class RolloutWindow: Sendable {
     }
 
     public func add(_ sample: RolloutSample) {
+        _ = addAndCount(sample)
+    }
+
+    /// Adds a request and returns the window's counts, in one lock: run per request, so it
+    /// sums the slots' counters only (the reasons are merged when someone asks, in `figures`).
+    public func addAndCount(_ sample: RolloutSample) -> RolloutFigures {
         let now = epoch()
         let index = Int(now % Int64(slotCount))
-        slots.withLock { slots in
+        return slots.withLock { slots in
             if slots[index].epoch != now { slots[index] = Slot(epoch: now) }
             slots[index].figures.add(sample)
+            var total = RolloutFigures()
+            for slot in slots where slot.epoch > now - Int64(slotCount) && slot.epoch <= now { total.addCounts(slot.figures) }
+            return total
         }
     }
 

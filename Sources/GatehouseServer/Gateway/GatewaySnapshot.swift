@@ -1,8 +1,10 @@
 import GatehouseCore
 import NIOConcurrencyHelpers
 
-/// A route compiled for the data path.
-struct CompiledRoute: Sendable {
+/// A route compiled for the data path. A class: a request copies its route several times
+/// (router, verdict, exchange), and a struct of this many reference-counted fields would
+/// retain and release each of them on every copy, on objects both event loops share.
+final class CompiledRoute: Sendable {
     let name: String
     let cluster: UpstreamCluster
     let maxBodyBytes: Int?
@@ -17,6 +19,21 @@ struct CompiledRoute: Sendable {
     /// nil when the route is not rate-limited.
     let rateLimit: RateLimitConfig?
     let forwardClientCert: ForwardClientCertMode
+
+    init(
+        name: String, cluster: UpstreamCluster, maxBodyBytes: Int?, peerCheck: PeerCheck?, peersShadowed: Bool,
+        tokenCheck: RouteTokenCheck?, webhook: WebhookVerifier?, rateLimit: RateLimitConfig?, forwardClientCert: ForwardClientCertMode
+    ) {
+        self.name = name
+        self.cluster = cluster
+        self.maxBodyBytes = maxBodyBytes
+        self.peerCheck = peerCheck
+        self.peersShadowed = peersShadowed
+        self.tokenCheck = tokenCheck
+        self.webhook = webhook
+        self.rateLimit = rateLimit
+        self.forwardClientCert = forwardClientCert
+    }
 }
 
 /// The immutable, compiled form of one configuration. Built once, off the event loop; a

@@ -344,7 +344,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private func decidingVerdict(_ request: HeadChecks.Request, snapshot: GatewaySnapshot, exchange: Exchange) -> HeadVerdict {
         let stable = HeadChecks.evaluate(snapshot.router, request)
         guard let rollout = snapshot.rollout else { return stable }
-        let candidate = HeadChecks.evaluate(rollout.router, request)
+        // Check durations are the stable policy's (timing both would time every check twice).
+        var untimed = request
+        untimed.durations = nil
+        let candidate = HeadChecks.evaluate(rollout.router, untimed)
         let key = cohortKey(rollout.config.cohort, request: request, tokens: [stable.token, candidate.token], exchange: exchange)
         let candidateDecides = rollout.candidateDecides(cohortKey: key)
         let other = candidateDecides ? stable : candidate

@@ -31,6 +31,8 @@ final class RolloutRuntime: Sendable {
     /// Counts both policies' outcomes; nil without `auto_rollback` (nothing to judge, no cost).
     let window: RolloutWindow?
     private let phase = Mutex(Phase.active)
+    /// The candidate's expected share of `min_requests`: its error rate is judged from there.
+    private let minCandidateRequests: Int
     private let hooks: RolloutHooks
     private let enforcingGauge: Gauge?
     private let rolledBackGauge: Gauge?
@@ -41,6 +43,8 @@ final class RolloutRuntime: Sendable {
         self.router = router
         self.hooks = hooks
         self.window = config.autoRollback.map { RolloutWindow(window: $0.window, clock: hooks.clock) }
+        let expectedShare = config.mode == .canary ? config.percent / 100 : 0
+        self.minCandidateRequests = Int((Double(config.autoRollback?.minRequests ?? 0) * expectedShare).rounded(.up))
         if let factory = hooks.metricsFactory {
             let labels = [("stable", stableVersion), ("candidate", config.candidate.version), ("mode", config.mode.rawValue)]
             enforcingGauge = Gauge(label: "gatehouse_rollout_candidate_enforcing", dimensions: labels, factory: factory)
@@ -69,11 +73,10 @@ final class RolloutRuntime: Sendable {
     /// Counts one request; trips auto-rollback when the window breaks its limits.
     func record(_ sample: RolloutSample) {
         guard let window, let limits = config.autoRollback else { return }
-        window.add(sample)
-        guard !isRolledBack else { return }
-        let expectedShare = config.mode == .canary ? config.percent / 100 : 0
-        let minCandidate = Int((Double(limits.minRequests) * expectedShare).rounded(.up))
-        guard let trip = RolloutWindow.judge(window.figures(), limits, minCandidateRequests: minCandidate) else { return }
+        let counts = window.addAndCount(sample)
+        guard !isRolledBack, RolloutWindow.judge(counts, limits, minCandidateRequests: minCandidateRequests) != nil else { return }
+        // Tripped: judge again on the full figures (with the reasons) for the record.
+        guard let trip = RolloutWindow.judge(window.figures(), limits, minCandidateRequests: minCandidateRequests) else { return }
         rollBack(cause: "auto: \(trip.cause.rawValue)", figures: trip.figures)
     }
 
