@@ -41,6 +41,12 @@ public struct DecisionLogEntry: Sendable, Equatable {
         if case .object(let policy)? = object["policy"] { policyVersion = policy["version"]?.stringValue }
     }
 
+    /// A line the gateway writes about itself (an `event` such as `rollout.rolled_back`).
+    public static func isGatewayEvent(jsonLine: ArraySlice<UInt8>) -> Bool {
+        guard case .success(.object(let object)) = StrictJSON.parse(Array(jsonLine)) else { return false }
+        return object["event"]?.stringValue != nil && object["decision"] == nil
+    }
+
     /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (as the gateway writes it) to milliseconds since the epoch.
     public static func millis(rfc3339 text: String) -> Int64? {
         let bytes = Array(text.utf8)

@@ -5,6 +5,7 @@ public struct TrustReportSummary: Sendable, Encodable {
         var records: Int
         var outsideWindow: Int
         var unreadableLines: Int
+        var gatewayEvents: Int
         var oversizeLines: Int
         var recordsForUnknownRoutes: Int
         var recordsFromOtherPolicyVersions: Int
@@ -61,7 +62,7 @@ public struct TrustReportSummary: Sendable, Encodable {
         environment = report.environment
         policyVersion = report.policyVersion
         window = Window(since: since, records: report.records, outsideWindow: report.outsideWindow, unreadableLines: report.unreadable,
-            oversizeLines: oversizeLines, recordsForUnknownRoutes: report.unknownRoute, recordsFromOtherPolicyVersions: report.otherPolicyVersion)
+            gatewayEvents: report.gatewayEvents, oversizeLines: oversizeLines, recordsForUnknownRoutes: report.unknownRoute, recordsFromOtherPolicyVersions: report.otherPolicyVersion)
         routes = report.routes.map { RouteCount(route: $0.name, allowed: $0.allowed, denied: $0.denied) }
         var unused: [UnusedGrant] = []
         for route in report.routes {
@@ -123,7 +124,8 @@ extension TrustReportSummary {
     public func text() -> String {
         var lines = ["gatehouse report: environment `\(environment)`, policy \(policyVersion)"]
         lines.append("window: \(window.since.map { "since \($0)" } ?? "whole log"); \(window.records) record(s) in the window, "
-            + "\(window.outsideWindow) before it, \(window.unreadableLines) unreadable line(s), \(window.oversizeLines) oversize line(s), "
+            + "\(window.outsideWindow) before it, \(window.unreadableLines) unreadable line(s), "
+            + "\(window.gatewayEvents) gateway event(s) (rollouts), \(window.oversizeLines) oversize line(s), "
             + "\(window.recordsForUnknownRoutes) for routes not in this config, \(window.recordsFromOtherPolicyVersions) from other policy versions")
         lines.append("")
         lines.append("requests by route (allowed / denied):")

@@ -36,6 +36,8 @@ public struct TrustReport: Sendable {
     public private(set) var records = 0
     public private(set) var outsideWindow = 0
     public private(set) var unreadable = 0
+    /// The gateway's own lines (`rollout.rolled_back`, `rollout.promoted`): not requests.
+    public private(set) var gatewayEvents = 0
     public private(set) var unknownRoute = 0
     public private(set) var otherPolicyVersion = 0
     public private(set) var deniedCallers = BoundedCounter<String>(capacity: TrustReport.trackedCallers)
@@ -73,7 +75,7 @@ public struct TrustReport: Sendable {
     public mutating func add(line: ArraySlice<UInt8>) {
         guard !line.isEmpty else { return }
         guard let entry = DecisionLogEntry(jsonLine: line) else {
-            unreadable += 1
+            if DecisionLogEntry.isGatewayEvent(jsonLine: line) { gatewayEvents += 1 } else { unreadable += 1 }
             return
         }
         add(entry)

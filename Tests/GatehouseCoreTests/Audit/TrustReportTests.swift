@@ -42,6 +42,7 @@ final class TrustReportTests: XCTestCase {
         lines.append(record(nil, .deny, .routeNotFound, ip: "203.0.113.9"))
         lines.append(record("orders", .allow, .allowed, ageDays: 200, peer: "spiffe://prod.example/ns/shop/sa/cart"))
         lines.append("{not json")
+        lines.append(#"{"ts":"2026-11-22T20:00:01.000Z","event":"rollout.rolled_back","cause":"manual","policy":{"stable":"v1","candidate":"v2","mode":"canary"}}"#)
         return lines
     }
 
@@ -50,6 +51,7 @@ final class TrustReportTests: XCTestCase {
         XCTAssertEqual(summary.window.records, 15)
         XCTAssertEqual(summary.window.outsideWindow, 1)
         XCTAssertEqual(summary.window.unreadableLines, 1)
+        XCTAssertEqual(summary.window.gatewayEvents, 1, "a rollout event is neither a request nor garbage")
         XCTAssertEqual(summary.unusedGrants, [
             .init(route: "ledger", kind: "route", grant: "no allowed request"),
             .init(route: "ledger", kind: "issuer", grant: "corp (https://idp.prod.example)"),
