@@ -176,6 +176,7 @@ public final class Gateway: Sendable {
             "stable": .string(rollout.stableVersion), "candidate": .string(rollout.candidateVersion),
         ])
         decisionLog.recordEvent(RolloutEventRecord.promoted(rollout))
+        reloadMetrics.setRunning(version: rollout.candidateVersion, sha256: rollout.config.candidate.sha256)
         return .changed(version: rollout.candidateVersion)
     }
 

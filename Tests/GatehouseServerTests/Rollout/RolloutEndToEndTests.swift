@@ -147,7 +147,8 @@ final class RolloutEndToEndTests: XCTestCase {
     }
 
     func testTheAdminAPIPromotesAndRollsBackOnlyWithTheAdminToken() async throws {
-        let fixture = try await GatewayFixture(environment: ["ADMIN_TOKEN": "let-me-in"]) {
+        let metrics = GatewayMetrics()
+        let fixture = try await GatewayFixture(metrics: metrics, environment: ["ADMIN_TOKEN": "let-me-in"]) {
             Self.configure(&$0, Self.rollout(.canary, percent: 100), adminToken: true)
         }
         defer { Task { await fixture.shutdown() } }
@@ -173,6 +174,9 @@ final class RolloutEndToEndTests: XCTestCase {
         let last = try XCTUnwrap(fixture.records(atLeast: 4).last { $0["decision"] != nil })
         XCTAssertEqual(last.policy?["version"] as? String, "v2")
         XCTAssertNil(last.policy?["shadow"])
+        let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+        XCTAssertTrue(exposition.contains(#"gatehouse_config_info{version="v2""#), "the running policy is the candidate's")
+        XCTAssertTrue(fixture.records(atLeast: 4).contains { $0["event"] as? String == "rollout.promoted" })
     }
 
     func testWithoutAnAdminTokenTheMutatingEndpointsAreDisabled() async throws {
