@@ -414,10 +414,19 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             case .success(.duplicate): reason = .replayDetected
             case .success(.unavailable), .failure: reason = .stateUnavailable
             }
-            guard jti.shadowed else { return handler.respondWithError(reason, close: exchange.denyCloses, context: context) }
-            exchange.shadow.append(.init(check: .token, decision: .deny, reason: reason))
-            next(handler)
+            handler.refuse(.token, reason, shadowed: jti.shadowed, close: exchange.denyCloses, context: context, orElse: next)
         }
+    }
+
+    /// A check refused: an enforced one answers `reason`; a shadowed one is recorded and the
+    /// exchange goes on with `next`.
+    private func refuse(
+        _ check: RouteCheck, _ reason: ReasonCode, shadowed: Bool, close: Bool, context: ChannelHandlerContext,
+        orElse next: (GatewayHandler) -> Void
+    ) {
+        guard shadowed else { return respondWithError(reason, close: close, context: context) }
+        exchange?.shadow.append(.init(check: check, decision: .deny, reason: reason))
+        next(self)
     }
 
     /// The route's rate limit: one GCRA step on the caller's cell.
@@ -456,9 +465,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             }
             // The store could not decide: the limit's policy does, and the record says so.
             if fallback == .allow { return next(handler) }
-            guard shadowed else { return handler.respondWithError(.stateUnavailable, close: exchange.denyCloses, context: context) }
-            exchange.shadow.append(.init(check: .rateLimit, decision: .deny, reason: .stateUnavailable))
-            next(handler)
+            handler.refuse(.rateLimit, .stateUnavailable, shadowed: shadowed, close: exchange.denyCloses, context: context, orElse: next)
         }
     }
 
@@ -511,9 +518,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             guard let exchange = handler.exchange else { return }
             switch result {
             case .success(.invalid(let reason, _)):
-                guard verifier.config.mode == .shadow else { return handler.respondWithError(reason, close: false, context: context) }
-                exchange.shadow.append(.init(check: .webhook, decision: .deny, reason: reason))
-                handler.acquireUpstream(excluding: nil, context: context)
+                handler.refuse(.webhook, reason, shadowed: verifier.config.mode == .shadow, close: false, context: context) {
+                    $0.acquireUpstream(excluding: nil, context: context)
+                }
             case .success(.valid(let delivery)):
                 exchange.webhook = DecisionRecord.Webhook(
                     scheme: verifier.config.scheme.rawValue, secretIndex: delivery.secretIndex,
@@ -549,9 +556,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             case .success(.duplicate): reason = .replayDetected
             case .success(.unavailable), .failure: reason = .stateUnavailable
             }
-            guard shadowed else { return handler.respondWithError(reason, close: false, context: context) }
-            exchange.shadow.append(.init(check: .webhook, decision: .deny, reason: reason))
-            handler.acquireUpstream(excluding: nil, context: context)
+            handler.refuse(.webhook, reason, shadowed: shadowed, close: false, context: context) {
+                $0.acquireUpstream(excluding: nil, context: context)
+            }
         }
     }
 
