@@ -42,7 +42,7 @@ public enum AuditExceptions {
     /// - Throws: `ConfigErrors`.
     public static func load(path: String) throws -> [AuditException] {
         guard case .success(let data) = ConfigLoader.readFile(path), let text = String(data: data, encoding: .utf8) else {
-            throw ConfigErrors([ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: "cannot read the exceptions file")])
+            throw ConfigErrors([ConfigIssue(location: .wholeFile(path), keyPath: "", message: "cannot read the exceptions file")])
         }
         return try parse(yaml: text, file: path)
     }

@@ -17,7 +17,7 @@ struct AuditedConfig: Sendable {
         } catch let errors as ConfigErrors {
             content = .failed(errors.issues)
         } catch {
-            content = .failed([ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: "\(error)")])
+            content = .failed([ConfigIssue(location: .wholeFile(path), keyPath: "", message: "\(error)")])
         }
         keys = KeyLocations(file: path)
     }

@@ -71,7 +71,7 @@ public struct ConfigDocument: Sendable {
     }
 
     private static func fileIssue(_ path: String, _ message: String) -> ConfigIssue {
-        ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: message)
+        ConfigIssue(location: .wholeFile(path), keyPath: "", message: message)
     }
 
     /// Where top-level `key` is written in the main file; the file's first line when absent.

@@ -11,6 +11,12 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(file):\(line):\(column)" }
+
+    /// The file as a whole (line 0): for a problem with no line of its own (unreadable file,
+    /// shutting down) and, with an empty path, for comparing values with their places blanked.
+    public static func wholeFile(_ path: String) -> SourceLocation {
+        SourceLocation(file: path, line: 0, column: 0)
+    }
 }
 
 /// One problem found in a configuration file.

@@ -22,7 +22,7 @@ public enum ConfigCompiler {
         } catch let errors as ConfigErrors {
             throw errors
         } catch {
-            throw ConfigErrors([ConfigIssue(location: SourceLocation(file: config.sourceFile, line: 0, column: 0), keyPath: "", message: "\(error)")])
+            throw ConfigErrors([ConfigIssue(location: .wholeFile(config.sourceFile), keyPath: "", message: "\(error)")])
         }
     }
 
@@ -68,7 +68,7 @@ extension AdminConfig {
 extension ListenerConfig {
     var settings: ListenerConfig {
         var copy = self
-        copy.location = SourceLocation(file: "", line: 0, column: 0)
+        copy.location = .wholeFile("")
         return copy
     }
 }
@@ -76,7 +76,7 @@ extension ListenerConfig {
 extension TrustDomainConfig {
     var settings: TrustDomainConfig {
         var copy = self
-        copy.location = SourceLocation(file: "", line: 0, column: 0)
+        copy.location = .wholeFile("")
         copy.bundleLocation = copy.location
         return copy
     }
@@ -85,7 +85,7 @@ extension TrustDomainConfig {
 extension IssuerConfig {
     var settings: IssuerConfig {
         var copy = self
-        copy.location = SourceLocation(file: "", line: 0, column: 0)
+        copy.location = .wholeFile("")
         return copy
     }
 }
@@ -93,7 +93,7 @@ extension IssuerConfig {
 extension StateConfig {
     var settings: StateConfig {
         var copy = self
-        copy.redis?.location = SourceLocation(file: "", line: 0, column: 0)
+        copy.redis?.location = .wholeFile("")
         return copy
     }
 }

@@ -56,7 +56,7 @@ extension Gateway {
         let current = snapshots.snapshot
         let path = current.config.sourceFile
         guard !stopping.load(ordering: .sequentiallyConsistent) else {
-            return .failed([ConfigIssue(location: SourceLocation(file: path, line: 0, column: 0), keyPath: "", message: "the gateway is shutting down")])
+            return .failed([ConfigIssue(location: .wholeFile(path), keyPath: "", message: "the gateway is shutting down")])
         }
         // Taken before reading, so that a change made while the reload runs is reloaded again.
         let before = configWatcher.map { _ in

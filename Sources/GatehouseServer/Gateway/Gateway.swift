@@ -135,7 +135,7 @@ public final class Gateway: Sendable {
         do {
             _ = try SecretResolver.resolve(reference, environment: environment)
         } catch let error as SecretResolutionError {
-            let location = config.admin.tokenLocation ?? SourceLocation(file: config.sourceFile, line: 0, column: 0)
+            let location = config.admin.tokenLocation ?? .wholeFile(config.sourceFile)
             throw ConfigErrors([ConfigIssue(location: location, keyPath: "admin.token", message: error.description)])
         }
     }
