@@ -41,6 +41,10 @@ usage: $0 [options]
                        Gatehouse's verified-token cache holds, 10,000)
   --gatehouse PATH     gatehouse binary (default: build .build/release/gatehouse)
   --skip-gatehouse     run only nginx and direct
+  --baseline PATH      another gatehouse binary (e.g. the previous commit's), run as peer
+                       gatehouse-baseline with the same configuration, interleaved with the
+                       others; the summary adds its ratio (an A/B of two builds in one run)
+  --peers LIST         comma-separated subset of the scenario's peers (e.g. gatehouse,nginx)
   --keep               keep the temporary directory (configs, logs)
 EOF
 }
@@ -249,6 +253,8 @@ while [[ $# -gt 0 ]]; do
         --scenario) SCENARIO=$2; shift 2 ;;
         --gatehouse) GATEHOUSE=$2; shift 2 ;;
         --skip-gatehouse) SKIP_GATEHOUSE=1; shift ;;
+        --baseline) BASELINE_GATEHOUSE=$2; shift 2 ;;
+        --peers) ONLY_PEERS=$2; shift 2 ;;
         --keep) KEEP_TMP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -270,7 +276,7 @@ read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
     GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT \
     GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT \
     GATEHOUSE_NOLIMIT_PORT GATEHOUSE_NOLIMIT_ADMIN_PORT GATEHOUSE_REDIS_PORT GATEHOUSE_REDIS_ADMIN_PORT \
-    REDIS_PORT <<<"$(free_ports 15)"
+    REDIS_PORT GATEHOUSE_BASELINE_PORT GATEHOUSE_BASELINE_ADMIN_PORT <<<"$(free_ports 17)"
 
 declare -A peer_url peer_args PEER_LABEL
 CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
@@ -287,7 +293,23 @@ PEER_LABEL[haproxy-notoken]="haproxy (no token)"
 PEER_LABEL[gatehouse-nowebhook]="gatehouse (no webhook)"
 PEER_LABEL[gatehouse-nolimit]="gatehouse (no limit)"
 PEER_LABEL[gatehouse-redis]="gatehouse (redis)"
+PEER_LABEL[gatehouse-baseline]="gatehouse (baseline)"
 "$SCENARIO_FN"
+if [[ -n "$BASELINE_GATEHOUSE" ]]; then   # the same requests as peer gatehouse, another binary
+    [[ -x "$BASELINE_GATEHOUSE" ]] || die "--baseline $BASELINE_GATEHOUSE is not an executable file"
+    SCENARIO_PEERS+=(gatehouse-baseline)
+    peer_url[gatehouse-baseline]=${peer_url[gatehouse]/:$GATEHOUSE_PORT\//:$GATEHOUSE_BASELINE_PORT\/}
+    peer_args[gatehouse-baseline]=${peer_args[gatehouse]}
+    SCENARIO_RATIOS+=("gatehouse gatehouse-baseline")
+fi
+if [[ -n "$ONLY_PEERS" ]]; then
+    kept=()
+    for peer in "${SCENARIO_PEERS[@]}"; do
+        [[ ",$ONLY_PEERS," == *",$peer,"* ]] && kept+=("$peer")
+    done
+    [[ ${#kept[@]} -gt 0 ]] || die "--peers $ONLY_PEERS names none of this scenario's peers: ${SCENARIO_PEERS[*]}"
+    SCENARIO_PEERS=("${kept[@]}")
+fi
 
 # ---------------------------------------------------------------------------
 # Start everything

@@ -95,6 +95,8 @@ build_gh_load() {
 # Inputs: GATEHOUSE (path or empty), SKIP_GATEHOUSE (0/1).
 GATEHOUSE=${GATEHOUSE:-}
 SKIP_GATEHOUSE=${SKIP_GATEHOUSE:-0}
+BASELINE_GATEHOUSE=${BASELINE_GATEHOUSE:-}   # run.sh --baseline: peer gatehouse-baseline's binary
+ONLY_PEERS=${ONLY_PEERS:-}                   # run.sh --peers
 GATEHOUSE_SKIP_REASON=""
 resolve_gatehouse() {
     if [[ $SKIP_GATEHOUSE -eq 1 ]]; then
@@ -451,6 +453,14 @@ state:
   backend: redis
   address: 127.0.0.1:$REDIS_PORT
   timeout: 50ms"
+}
+
+# Peer gatehouse-baseline (run.sh --baseline): peer gatehouse's configuration on its own
+# ports, served by another binary, for an A/B of two builds in the same run.
+start_gatehouse_baseline() { # needs GATEHOUSE_BASELINE_PORT, GATEHOUSE_BASELINE_ADMIN_PORT
+    local GATEHOUSE_INSTANCE=gatehouse-baseline GATEHOUSE=$BASELINE_GATEHOUSE
+    local GATEHOUSE_PORT=$GATEHOUSE_BASELINE_PORT GATEHOUSE_ADMIN_PORT=$GATEHOUSE_BASELINE_ADMIN_PORT
+    start_gatehouse
 }
 
 start_gatehouse_nolimit() { # needs GATEHOUSE_NOLIMIT_PORT, GATEHOUSE_NOLIMIT_ADMIN_PORT
