@@ -1,4 +1,5 @@
 import GatehouseCore
+import NIOCore
 import NIOHTTP1
 import XCTest
 @testable import GatehouseServer
@@ -77,35 +78,73 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertEqual(started.headers["tracestate"], [String](), "tracestate belongs to the trace it came with")
     }
 
-    func testResponseHeadersLoseHopByHopAndGainTheRequestID() {
-        let upstream = HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders([
-            ("Connection", "keep-alive, X-Internal"), ("X-Internal", "1"), ("Transfer-Encoding", "chunked"),
-            ("X-Request-Id", "upstream-chosen"), ("Content-Type", "text/plain"),
-        ]))
-        let (headers, framing) = HeaderRewriter.clientResponseHeaders(from: upstream, requestMethod: .GET, clientVersion: .http1_1, requestID: "rid")
-        XCTAssertEqual(framing, .chunked)
-        XCTAssertEqual(headers["transfer-encoding"], ["chunked"])
-        XCTAssertEqual(headers["x-request-id"], ["rid"])
-        XCTAssertEqual(headers["x-internal"], [String]())
-        XCTAssertEqual(headers["connection"], [String]())
-        XCTAssertEqual(headers["content-type"], ["text/plain"])
+    /// Parses `raw` as an upstream response head (answering a request of `method`).
+    private func upstreamHead(_ raw: String, method: HTTPMethod = .GET) throws -> UpstreamResponseHead {
+        var parser = HTTP1ResponseParser()
+        parser.expectResponse(noBody: method == .HEAD)
+        var buffer = ByteBuffer(string: raw)
+        guard case .head(let head) = try parser.next(from: &buffer) else {
+            XCTFail("no head in \(raw)")
+            throw HTTP1ResponseParser.Failure.truncated
+        }
+        return head
     }
 
-    func testResponseFramingCases() {
-        func framing(_ status: HTTPResponseStatus, _ pairs: [(String, String)], method: HTTPMethod = .GET, version: HTTPVersion = .http1_1)
-            -> HeaderRewriter.ResponseFraming
-        {
-            HeaderRewriter.clientResponseHeaders(
-                from: HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(pairs)),
-                requestMethod: method, clientVersion: version, requestID: "r"
-            ).framing
+    /// The client's head for `upstream`, as the gateway writes it, parsed back.
+    private func clientHead(
+        _ upstream: UpstreamResponseHead, versionMinor: Int = 1, connection: StaticString? = nil, extra: [(String, String)] = []
+    ) throws -> (text: String, head: UpstreamResponseHead) {
+        var out = ByteBuffer()
+        let framing = HeaderRewriter.clientResponseFraming(upstream, clientVersionMinor: versionMinor)
+        HeaderRewriter.writeClientResponseHead(
+            upstream, framing: framing, clientVersionMinor: versionMinor, requestID: "rid", connection: connection, extra: extra,
+            into: &out)
+        return (String(buffer: out), try upstreamHead(String(buffer: out), method: upstream.framing == .none ? .HEAD : .GET))
+    }
+
+    func testResponseHeadersLoseHopByHopAndGainTheRequestID() throws {
+        let upstream = try upstreamHead(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Internal\r\nX-Internal: 1\r\nTransfer-Encoding: chunked\r\n"
+                + "X-Request-Id: upstream-chosen\r\nContent-Type: text/plain\r\nKeep-Alive: timeout=5\r\n\r\n")
+        XCTAssertEqual(HeaderRewriter.clientResponseFraming(upstream, clientVersionMinor: 1), .chunked)
+        let (text, client) = try clientHead(upstream)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200 OK\r\n"), text)
+        XCTAssertEqual(client.values("transfer-encoding"), ["chunked"])
+        XCTAssertEqual(client.values("x-request-id"), ["rid"])
+        XCTAssertEqual(client.values("x-internal"), [])
+        XCTAssertEqual(client.values("connection"), [])
+        XCTAssertEqual(client.values("keep-alive"), [])
+        XCTAssertEqual(client.values("content-type"), ["text/plain"])
+    }
+
+    func testResponseHeadKeepsOtherFieldsVerbatimAndAddsTheGatewaysOwn() throws {
+        let upstream = try upstreamHead(
+            "HTTP/1.1 404 Not Here\r\nContent-Length: 3\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nRateLimit: upstream\r\n\r\n")
+        let (text, client) = try clientHead(upstream, connection: "close", extra: [("ratelimit", "\"r\";r=1;t=1")])
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 404 Not Here\r\n"), text)
+        XCTAssertEqual(client.values("set-cookie"), ["a=1", "b=2"])
+        XCTAssertEqual(client.values("content-length"), ["3"])
+        XCTAssertEqual(client.values("ratelimit"), ["\"r\";r=1;t=1"], "the gateway's field replaces the upstream's")
+        XCTAssertEqual(client.values("connection"), ["close"])
+        XCTAssertFalse(client.keepAlive)
+    }
+
+    func testAnEmptyReasonPhraseGetsTheStandardOneAndAnHTTP10ClientAnHTTP10StatusLine() throws {
+        let upstream = try upstreamHead("HTTP/1.1 503 \r\nContent-Length: 0\r\n\r\n")
+        XCTAssertTrue(try clientHead(upstream, versionMinor: 0).text.hasPrefix("HTTP/1.0 503 Service Unavailable\r\n"))
+    }
+
+    func testResponseFramingCases() throws {
+        func framing(_ raw: String, method: HTTPMethod = .GET, versionMinor: Int = 1) throws -> HeaderRewriter.ResponseFraming {
+            HeaderRewriter.clientResponseFraming(try upstreamHead(raw, method: method), clientVersionMinor: versionMinor)
         }
-        XCTAssertEqual(framing(.ok, [("Content-Length", "5")]), .contentLength)
-        XCTAssertEqual(framing(.ok, [("Content-Length", "5")], method: .HEAD), .noBody)
-        XCTAssertEqual(framing(.noContent, []), .noBody)
-        XCTAssertEqual(framing(.notModified, []), .noBody)
-        XCTAssertEqual(framing(.ok, []), .chunked)
-        XCTAssertEqual(framing(.ok, [], version: .http1_0), .closeDelimited)
+        XCTAssertEqual(try framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), .contentLength)
+        XCTAssertEqual(try framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", method: .HEAD), .noBody)
+        XCTAssertEqual(try framing("HTTP/1.1 204 No Content\r\n\r\n"), .noBody)
+        XCTAssertEqual(try framing("HTTP/1.1 304 Not Modified\r\n\r\n"), .noBody)
+        XCTAssertEqual(try framing("HTTP/1.1 200 OK\r\n\r\n"), .chunked)
+        XCTAssertEqual(try framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), .chunked)
+        XCTAssertEqual(try framing("HTTP/1.1 200 OK\r\n\r\n", versionMinor: 0), .closeDelimited)
     }
 }
 

@@ -438,15 +438,10 @@ public final class Gateway: Sendable {
         decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes)
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
-        var encoder = HTTPResponseEncoder.Configuration()
-        encoder.automaticallySetFramingHeaders = false  // the gateway frames responses explicitly
-        // GatewayHandler queues pipelined requests and answers protocol errors itself. NIO's
-        // outbound header validation is off: every header the gateway writes was either parsed
-        // (and so validated) by llhttp on the way in, or is the gateway's own fixed text.
-        try pipeline.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-            withEncoderConfiguration: encoder, withDecoderLimitConfiguration: decoderLimits
-        )
+        // No response encoder: GatewayHandler writes response bytes itself (`ResponseBytes`),
+        // queues pipelined requests and answers protocol errors.
+        try pipeline.addHandler(
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
         try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, peerSlot: peerSlot, timeouts: timeouts))
     }
 

@@ -39,6 +39,8 @@ final class Exchange {
     var upstreamStatus = 0
     var upstreamKeepAlive = true
     var responseHeadSent = false
+    /// How the response body reaches the client (set with the upstream's head).
+    var clientFraming: HeaderRewriter.ResponseFraming = .noBody
     var responseStatus = 0
     var attempts = 0
     /// Close the client connection once the response is written.

@@ -18,8 +18,9 @@ import Glibc
 /// side being written to stops being writable, reads on the other side are withheld.
 final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    // No response encoder below: responses are written as bytes (`ResponseBytes`).
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     struct Dependencies: Sendable {
         let snapshots: SnapshotStore
@@ -474,8 +475,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         guard let exchange, let route = exchange.route else { return }
         if exchange.expectsContinue, let head = exchange.head {
             // Only now: a client refused by a check before needs not send its body at all.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))))
-                .whenFailure { _ in }
+            let interim = ResponseBytes.head(
+                versionMinor: head.version.minor, status: .continue, headers: [], allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
         }
         guard route.webhook != nil else {
             acquireUpstream(excluding: nil, context: context)
@@ -609,7 +611,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             } else if state == .connecting || state == .awaitingState {
                 bufferedBody.append(body)
             } else if let upstream {
-                upstream.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+                upstream.writeBody(body)
                 upstreamNeedsFlush = true
                 if !upstream.channel.isWritable { pauseClientReads() }
             }
@@ -633,7 +635,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .proxying:
             exchange?.requestComplete = true
             exchange?.requestForwarded = true
-            upstream?.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            upstream?.writeEnd()
             upstreamNeedsFlush = true
         case .idle, .closed:
             break
@@ -703,14 +705,12 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         connection.handler.receiver = self
         exchange?.upstreamEndpoint = connection.endpointLabel
         state = .proxying
-        connection.channel.write(HTTPClientRequestPart.head(request), promise: nil)
-        for body in bufferedBody {
-            connection.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
-        }
+        connection.writeHead(request, chunked: exchange?.framing == .chunked)
+        for body in bufferedBody { connection.writeBody(body) }
         bufferedBody.removeAll()
         if exchange?.requestComplete == true {
             exchange?.requestForwarded = true
-            connection.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            connection.writeEnd()
         }
         connection.channel.flush()
         armResponseTimer()
@@ -744,34 +744,39 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     // MARK: UpstreamResponseReceiver
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: UpstreamResponseHead) {
         guard let context, state == .proxying, let exchange, let request = exchange.head else { return }
         armResponseTimer()
-        exchange.upstreamStatus = Int(head.status.code)
-        exchange.upstreamKeepAlive = head.isKeepAlive
-        var (headers, framing) = HeaderRewriter.clientResponseHeaders(
-            from: head, requestMethod: request.method, clientVersion: request.version, requestID: exchange.requestID
-        )
+        exchange.upstreamStatus = head.status
+        exchange.upstreamKeepAlive = head.keepAlive
+        let clientVersionMinor = request.version.minor == 0 ? 0 : 1
+        let framing = HeaderRewriter.clientResponseFraming(head, clientVersionMinor: clientVersionMinor)
+        exchange.clientFraming = framing
         // Answered before the whole request arrived: the rest of the request cannot be
         // relayed any more, so the connection closes after this response.
         if !exchange.requestComplete || framing == .closeDelimited { exchange.closeAfterResponse = true }
-        if exchange.closeAfterResponse {
-            headers.replaceOrAdd(name: "connection", value: "close")
-        } else if request.version.minor == 0 {
-            headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
-        for (name, value) in exchange.rateLimitHeaders { headers.replaceOrAdd(name: name, value: value) }
+        let connection: StaticString? =
+            exchange.closeAfterResponse ? "close" : clientVersionMinor == 0 ? "keep-alive" : nil
+        var bytes = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        HeaderRewriter.writeClientResponseHead(
+            head, framing: framing, clientVersionMinor: clientVersionMinor, requestID: exchange.requestID,
+            connection: connection, extra: exchange.rateLimitHeaders, into: &bytes)
         exchange.responseHeadSent = true
-        exchange.responseStatus = Int(head.status.code)
-        let response = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        exchange.responseStatus = head.status
+        context.write(wrapOutboundOut(bytes), promise: nil)
         clientNeedsFlush = true
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
-        guard let context, state == .proxying else { return }
+        guard let context, state == .proxying, let exchange else { return }
         armResponseTimer()
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        switch exchange.clientFraming {
+        case .noBody: return  // a body where none may be (e.g. after a HEAD): never relayed
+        case .chunked:
+            ResponseBytes.writeChunk(body, allocator: context.channel.allocator) { context.write(wrapOutboundOut($0), promise: nil) }
+        case .contentLength, .closeDelimited:
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
         clientNeedsFlush = true
         if !context.channel.isWritable { upstream?.handler.pauseReads() }
     }
@@ -789,14 +794,21 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         self.upstream = nil
         pool?.release(upstream, reusable: exchange.requestForwarded && exchange.upstreamKeepAlive)
         finish(decision: .allow, reason: .allowed, status: exchange.responseStatus)
+        let lastChunk = exchange.clientFraming == .chunked ? ResponseBytes.lastChunk(allocator: context.channel.allocator) : nil
+        clientNeedsFlush = false
         if exchange.closeAfterResponse {
             state = .closed
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in loopBound.value.close(promise: nil) }
+            // Closed once everything is written (an empty write completes with the batch).
+            let last = lastChunk ?? context.channel.allocator.buffer(capacity: 0)
+            context.writeAndFlush(wrapOutboundOut(last)).whenComplete { _ in loopBound.value.close(promise: nil) }
         } else {
-            // `.end` first: becoming idle may start a pipelined request, whose response must follow this one.
-            clientNeedsFlush = false
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            // Flushed first: becoming idle may start a pipelined request, whose response must follow this one.
+            if let lastChunk {
+                context.writeAndFlush(wrapOutboundOut(lastChunk), promise: nil)
+            } else {
+                context.flush()
+            }
             becomeIdle()
         }
     }
@@ -846,19 +858,17 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         var body = #"{"error":""# + reason.publicMessage + #"","request_id":""# + exchange.requestID + "\""
         if listener.config.exposeReason { body += #","reason":""# + reason.rawValue + "\"" }
         body += "}"
-        // NIO never sends a body on a CONNECT response, so announce none.
+        // A CONNECT response has no body (it would switch to a tunnel), so announce none.
         if exchange.head?.method == .CONNECT { body = "" }
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "x-request-id", value: exchange.requestID)
-        headers.add(name: "connection", value: closing ? "close" : "keep-alive")
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        let status = HTTPResponseStatus(statusCode: reason.httpStatus)
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-        buffer.writeString(body)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let headers = [
+            ("content-type", "application/json"), ("content-length", String(body.utf8.count)),
+            ("x-request-id", exchange.requestID), ("connection", closing ? "close" : "keep-alive"),
+        ] + extra
+        var response = ResponseBytes.head(
+            versionMinor: version.minor == 0 ? 0 : 1, status: HTTPResponseStatus(statusCode: reason.httpStatus), headers: headers,
+            allocator: context.channel.allocator)
+        // A response to HEAD announces its length but carries no body (RFC 9110 §9.3.2).
+        if exchange.head?.method != .HEAD { response.writeString(body) }
         exchange.responseHeadSent = true
         exchange.responseStatus = reason.httpStatus
         self.exchange = exchange
@@ -872,12 +882,12 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             // short while, then close (nginx's lingering close).
             let linger = exchange.head != nil && !exchange.requestComplete && exchange.framing != .none
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in
                 let (handler, context) = loopBound.value
                 if linger { handler.lingerThenClose(context: context) } else { context.close(promise: nil) }
             }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
             if exchange.requestComplete || exchange.head == nil {
                 becomeIdle()
             } else {

@@ -1,4 +1,5 @@
 import GatehouseCore
+import NIOCore
 import NIOHTTP1
 
 /// Builds the headers the upstream sees and the headers the client gets back.
@@ -142,36 +143,56 @@ enum HeaderRewriter {
         case closeDelimited
     }
 
-    static func clientResponseHeaders(
-        from upstream: HTTPResponseHead, requestMethod: HTTPMethod, clientVersion: HTTPVersion, requestID: String
-    ) -> (headers: HTTPHeaders, framing: ResponseFraming) {
-        let listed = connectionTokens(upstream.headers)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(upstream.headers.count + 2)
-        for (name, value) in upstream.headers {
-            switch HeaderName.classify(name) {
-            case .hopByHop, .connection, .requestID: continue
-            default:
-                if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
-                // Never relay a control byte to the client (response splitting), whatever the upstream sent.
-                guard RequestValidator.isCleanValue(value) else { continue }
-                headers.add(name: name, value: value)
+    /// How the client gets the body of `upstream`'s response.
+    static func clientResponseFraming(_ upstream: UpstreamResponseHead, clientVersionMinor: Int) -> ResponseFraming {
+        switch upstream.framing {
+        case .none: return .noBody
+        case .contentLength: return .contentLength
+        case .chunked, .untilClose: return clientVersionMinor >= 1 ? .chunked : .closeDelimited
+        }
+    }
+
+    /// The client's response head, written from the upstream's bytes: hop-by-hop fields, the
+    /// fields its `Connection` header lists and any `X-Request-Id` are dropped; the gateway's
+    /// `X-Request-Id`, framing, `Connection` and `extra` fields (which replace the upstream's
+    /// fields of the same name) are added. The parser already refused control bytes in fields,
+    /// so nothing can split the response.
+    static func writeClientResponseHead(
+        _ upstream: UpstreamResponseHead, framing: ResponseFraming, clientVersionMinor: Int, requestID: String,
+        connection: StaticString?, extra: [(String, String)], into out: inout ByteBuffer
+    ) {
+        ResponseBytes.writeStatusLine(versionMinor: clientVersionMinor, status: upstream.status, into: &out) { out in
+            upstream.withReason { reason in
+                if reason.isEmpty {
+                    out.writeString(HTTPResponseStatus(statusCode: upstream.status).reasonPhrase)
+                } else {
+                    out.writeBytes(reason)
+                }
             }
         }
-        headers.add(name: "x-request-id", value: requestID)
-
-        let status = upstream.status.code
-        let framing: ResponseFraming
-        if requestMethod == .HEAD || status < 200 || status == 204 || status == 304 {
-            framing = .noBody
-        } else if headers.contains(name: "content-length") {
-            framing = .contentLength
-        } else if clientVersion.minor >= 1 {
-            headers.add(name: "transfer-encoding", value: "chunked")
-            framing = .chunked
-        } else {
-            framing = .closeDelimited
+        let listed = upstream.connectionListed
+        upstream.forEachField { name, value in
+            switch HeaderName.classify(name) {
+            case .hopByHop, .connection, .requestID: return
+            default:
+                if !listed.isEmpty || !extra.isEmpty {
+                    let lowercased = String(decoding: name, as: UTF8.self).lowercased()
+                    if listed.contains(lowercased) || extra.contains(where: { $0.0 == lowercased }) { return }
+                }
+                out.writeBytes(name)
+                out.writeStaticString(": ")
+                out.writeBytes(value)
+                out.writeStaticString("\r\n")
+            }
         }
-        return (headers, framing)
+        ResponseBytes.writeField("x-request-id", requestID, into: &out)
+        if framing == .chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
+        if let connection {
+            out.writeStaticString("connection: ")
+            out.writeStaticString(connection)
+            out.writeStaticString("\r\n")
+        }
+        for (name, value) in extra { ResponseBytes.writeField(name, value, into: &out) }
+        out.writeStaticString("\r\n")
     }
 }

@@ -5,7 +5,7 @@ import NIOSSL
 /// What an upstream connection reports to the exchange currently using it.
 /// All calls happen on the connection's (and the exchange's) event loop.
 protocol UpstreamResponseReceiver: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: UpstreamResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd()
     func upstreamReadComplete()
@@ -43,23 +43,67 @@ final class UpstreamConnection: @unchecked Sendable {
         self.handler = handler
     }
 
-    var isUsable: Bool { channel.isActive && !handler.sawProtocolError }
+    var isUsable: Bool { channel.isActive && !handler.sawProtocolError && handler.isBetweenResponses }
+
+    /// Writes (without flushing) a request head, framed as the gateway decided: its body, if
+    /// any, follows with `writeBody` and `writeEnd`. The response parser learns whether the
+    /// response can have a body.
+    func writeHead(_ head: HTTPRequestHead, chunked: Bool) {
+        var buffer = channel.allocator.buffer(capacity: 512)
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        handler.requestStarted(noResponseBody: head.method == .HEAD, chunked: chunked)
+        channel.write(buffer, promise: nil)
+    }
+
+    func writeBody(_ body: ByteBuffer) {
+        guard handler.requestIsChunked else {
+            channel.write(body, promise: nil)
+            return
+        }
+        ResponseBytes.writeChunk(body, allocator: channel.allocator) { channel.write($0, promise: nil) }
+    }
+
+    func writeEnd() {
+        guard handler.requestIsChunked else { return }
+        channel.write(ResponseBytes.lastChunk(allocator: channel.allocator), promise: nil)
+    }
 }
 
-/// Sits at the end of an upstream channel's pipeline: hands response parts to the current
-/// receiver and lets the receiver pause reads (backpressure toward the upstream).
+/// Sits at the end of an upstream channel's pipeline, on the bytes (after TLS, if any):
+/// parses responses with `HTTP1ResponseParser`, hands their parts to the current receiver,
+/// and lets the receiver pause reads (backpressure toward the upstream).
 final class UpstreamClientHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     weak var receiver: UpstreamResponseReceiver?
     /// Called once when the channel closes, so the pool forgets it.
     var onClose: (() -> Void)?
     private(set) var sawProtocolError = false
+    /// The request being sent uses chunked framing.
+    private(set) var requestIsChunked = false
+    /// No response is expected or under way.
+    var isBetweenResponses: Bool { parser.isIdle }
+    private var parser = HTTP1ResponseParser()
     private var readsPaused = false
     private var readPending = false
     private var context: ChannelHandlerContext?
+
+    func requestStarted(noResponseBody: Bool, chunked: Bool) {
+        requestIsChunked = chunked
+        parser.expectResponse(noBody: noResponseBody)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -91,17 +135,37 @@ final class UpstreamClientHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        do {
+            // One event at a time: the receiver may start this connection's next exchange
+            // (a new `requestStarted`) while handling `.end`.
+            while let event = try parser.next(from: &buffer) {
+                deliver(event, context: context)
+            }
+        } catch {
+            fail(.protocolError, context: context)
+        }
+    }
+
+    private func deliver(_ event: HTTP1ResponseParser.Event, context: ChannelHandlerContext) {
         guard let receiver else {
-            // Bytes on an idle connection: the upstream broke framing. Never reuse it.
-            sawProtocolError = true
-            context.close(promise: nil)
+            // A response no exchange waits for any more (it gave up): never reuse the connection.
+            fail(.protocolError, context: context)
             return
         }
-        switch unwrapInboundIn(data) {
+        switch event {
         case .head(let head): receiver.upstreamResponseHead(head)
         case .body(let body): receiver.upstreamResponseBody(body)
         case .end: receiver.upstreamResponseEnd()
         }
+    }
+
+    private func fail(_ failure: UpstreamFailure, context: ChannelHandlerContext) {
+        sawProtocolError = true
+        let receiver = self.receiver
+        self.receiver = nil
+        receiver?.upstreamFailed(failure)
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -113,20 +177,17 @@ final class UpstreamClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        sawProtocolError = true
-        let receiver = self.receiver
-        self.receiver = nil
-        let failure: UpstreamFailure
         switch error {
-        case is HTTPParserError: failure = .protocolError
-        case is BoringSSLError, NIOSSLError.handshakeFailed: failure = .tlsFailed
-        default: failure = .closedEarly
+        case is BoringSSLError, NIOSSLError.handshakeFailed: fail(.tlsFailed, context: context)
+        default: fail(.closedEarly, context: context)
         }
-        receiver?.upstreamFailed(failure)
-        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A body delimited by the close ends here; anything else was cut short.
+        if let end = try? parser.endOfInput(), let receiver {
+            if case .end = end { receiver.upstreamResponseEnd() }
+        }
         let receiver = self.receiver
         self.receiver = nil
         receiver?.upstreamFailed(.closedEarly)

@@ -170,14 +170,6 @@ final class UpstreamPool {
                         try channel.pipeline.syncOperations.addHandler(
                             UpstreamHandshakeHandler(promise: handshake, slot: slot, timeout: connectTimeout))
                     }
-                    var encoder = HTTPRequestEncoder.Configuration()
-                    encoder.automaticallySetFramingHeaders = false  // the gateway frames explicitly
-                    // Request headers were validated by the parser on the way in (see Gateway).
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        leftOverBytesStrategy: .fireError,
-                        enableOutboundHeaderValidation: false,
-                        encoderConfiguration: encoder
-                    )
                     try channel.pipeline.syncOperations.addHandler(UpstreamClientHandler())
                 }
             }
