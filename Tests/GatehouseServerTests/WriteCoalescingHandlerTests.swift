@@ -25,6 +25,24 @@ final class WriteCoalescingHandlerTests: XCTestCase {
         XCTAssertEqual(completed, 3)
     }
 
+    func testJoiningASliceNeverChangesTheBufferItCameFrom() throws {
+        let channel = try channel()
+        let shared = ByteBuffer(string: "abcdef")
+        channel.write(shared.getSlice(at: 0, length: 3)!, promise: nil)
+        channel.write(ByteBuffer(string: "XYZ"), promise: nil)
+        channel.flush()
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self), ByteBuffer(string: "abcXYZ"))
+        XCTAssertEqual(shared, ByteBuffer(string: "abcdef"), "the first write is kept as is, and copied only when joined")
+    }
+
+    func testASingleSmallWriteLeavesAsItCame() throws {
+        let channel = try channel()
+        channel.write(ByteBuffer(string: "only"), promise: nil)
+        channel.flush()
+        XCTAssertEqual(try channel.readOutbound(as: ByteBuffer.self), ByteBuffer(string: "only"))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+    }
+
     func testLargeWritesPassThroughInOrder() throws {
         let channel = try channel()
         let large = ByteBuffer(repeating: 0x78, count: WriteCoalescingHandler.maxCoalescedBytes)

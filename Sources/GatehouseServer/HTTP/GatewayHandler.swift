@@ -757,7 +757,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if !exchange.requestComplete || framing == .closeDelimited { exchange.closeAfterResponse = true }
         let connection: StaticString? =
             exchange.closeAfterResponse ? "close" : clientVersionMinor == 0 ? "keep-alive" : nil
-        var bytes = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256)
+        // Room for a small body too: the write coalescer appends it here rather than copying both.
+        var bodyRoom = 0
+        if case .contentLength(let length) = head.framing, length <= Self.inlineBodyBytes { bodyRoom = length }
+        var bytes = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + bodyRoom)
         HeaderRewriter.writeClientResponseHead(
             head, framing: framing, clientVersionMinor: clientVersionMinor, requestID: exchange.requestID,
             connection: connection, extra: exchange.rateLimitHeaders, into: &bytes)
@@ -766,6 +769,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         context.write(wrapOutboundOut(bytes), promise: nil)
         clientNeedsFlush = true
     }
+
+    /// Bodies up to this size get room in the response head's buffer.
+    static let inlineBodyBytes = 8 * 1024
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard let context, state == .proxying, let exchange else { return }

@@ -20,10 +20,11 @@ final class WriteCoalescingHandler: ChannelOutboundHandler {
             if let promise { chain(promise) }
             return
         }
-        if var pending, pending.readableBytes + buffer.readableBytes <= Self.maxCoalescedBytes {
+        if var joined = pending, joined.readableBytes + buffer.readableBytes <= Self.maxCoalescedBytes {
+            pending = nil  // `joined` is then the only reference: it grows in place, no copy-on-write
             var buffer = buffer
-            pending.writeBuffer(&buffer)
-            self.pending = pending
+            joined.writeBuffer(&buffer)
+            pending = joined
             if let promise { chain(promise) }
             return
         }
@@ -31,10 +32,8 @@ final class WriteCoalescingHandler: ChannelOutboundHandler {
         if buffer.readableBytes >= Self.maxCoalescedBytes {
             context.write(data, promise: promise)
         } else {
-            var copy = context.channel.allocator.buffer(capacity: max(buffer.readableBytes, 4096))
-            var buffer = buffer
-            copy.writeBuffer(&buffer)
-            pending = copy
+            // Kept as it is: copied only if another write joins it before the flush.
+            pending = buffer
             if let promise { chain(promise) }
         }
     }
