@@ -5,15 +5,22 @@ import XCTest
 @testable import GatehouseServer
 
 final class HeaderRewriterTests: XCTestCase {
+    /// The rewrite's result, its fields as `HTTPHeaders` for case-insensitive lookups.
+    private struct Rewritten {
+        var headers: HTTPHeaders
+        var requestID: String
+    }
+
     private func rewrite(_ pairs: [(String, String)], trusted: Bool = false, framing: RequestValidator.BodyFraming = .none)
-        -> HeaderRewriter.Forwarded
+        -> Rewritten
     {
         var random = FastRandom()
-        return HeaderRewriter.upstreamRequestHeaders(
+        let forwarded = HeaderRewriter.upstreamRequestHeaders(
             from: HTTPHeaders(pairs),
             context: .init(clientIP: "192.0.2.7", clientIsTrustedProxy: trusted, scheme: "https", host: "api.example", framing: framing),
             requestID: RequestIdentifiers.newRequestID(using: &random), random: &random
         )
+        return Rewritten(headers: HTTPHeaders(forwarded.headers), requestID: forwarded.requestID)
     }
 
     func testUntrustedClientCannotSetAnyGatewayOwnedHeader() {

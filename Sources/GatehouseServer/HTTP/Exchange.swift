@@ -19,7 +19,7 @@ final class Exchange {
     var requestComplete = false
     /// `.end` was written to the upstream.
     var requestForwarded = false
-    var upstreamRequest: HTTPRequestHead?
+    var upstreamRequest: UpstreamRequestHead?
     /// The verified bearer token's identifiers, for the record.
     var token: DecisionRecord.Token?
     /// The verified webhook delivery, for the record.

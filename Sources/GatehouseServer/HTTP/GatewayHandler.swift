@@ -319,9 +319,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         exchange.requestID = forwarded.requestID
         var uri = target.path
         if let query = target.query { uri += "?" + query }
-        exchange.upstreamRequest = HTTPRequestHead(
-            version: .http1_1, method: head.method, uri: uri, headers: forwarded.headers
-        )
+        exchange.upstreamRequest = UpstreamRequestHead(method: head.method, uri: uri, headers: forwarded.headers)
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
         exchange.expectsContinue = validated.expectsContinue
         pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)

@@ -29,7 +29,8 @@ enum HeaderRewriter {
 
     /// What the rewrite decided, for the decision record and the response.
     struct Forwarded {
-        var headers: HTTPHeaders
+        /// In order, as written to the upstream (a plain array: no per-field checks, no copies).
+        var headers: [(String, String)]
         var requestID: String
     }
 
@@ -57,8 +58,8 @@ enum HeaderRewriter {
         from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G
     ) -> Forwarded {
         let listed = connectionTokens(incoming)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(incoming.count + 6)
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(incoming.count + 8)
         var priorForwardedFor: [String] = []
         var trustedRequestID: String?
         var traceparent: String?
@@ -75,7 +76,7 @@ enum HeaderRewriter {
             case .ordinary:
                 if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
                 if !context.stripHeaders.isEmpty && context.stripHeaders.contains(name.lowercased()) { continue }
-                headers.add(name: name, value: value)
+                headers.append((name, value))
             case .hopByHop, .connection, .gatehousePrivate, .forwardedPort:
                 continue  // never forwarded; the gateway sets its own where it has one
             case .clientCertificate:
@@ -104,31 +105,31 @@ enum HeaderRewriter {
             }
         }
 
-        if case .chunked = context.framing { headers.add(name: "transfer-encoding", value: "chunked") }
+        if case .chunked = context.framing { headers.append(("transfer-encoding", "chunked")) }
 
         priorForwardedFor.append(context.clientIP)
-        headers.add(name: "x-forwarded-for", value: priorForwardedFor.joined(separator: ", "))
-        headers.add(name: "x-forwarded-proto", value: trustedProto ?? context.scheme)
-        if let host = trustedHost ?? context.host { headers.add(name: "x-forwarded-host", value: host) }
-        for value in trustedForwarded { headers.add(name: "forwarded", value: value) }
-        if let trustedRealIP { headers.add(name: "x-real-ip", value: trustedRealIP) }
-        for (name, value) in context.addHeaders { headers.add(name: name, value: value) }
+        headers.append(("x-forwarded-for", priorForwardedFor.joined(separator: ", ")))
+        headers.append(("x-forwarded-proto", trustedProto ?? context.scheme))
+        if let host = trustedHost ?? context.host { headers.append(("x-forwarded-host", host)) }
+        for value in trustedForwarded { headers.append(("forwarded", value)) }
+        if let trustedRealIP { headers.append(("x-real-ip", trustedRealIP)) }
+        for (name, value) in context.addHeaders { headers.append((name, value)) }
         if context.forwardClientCert != .sanitize {
             if let peer = context.peer {
                 trustedClientCertificates.append(peer.forwardedClientCertElement)
-                headers.add(name: "x-gatehouse-peer-id", value: peer.spiffeID)
+                headers.append(("x-gatehouse-peer-id", peer.spiffeID))
             }
             if !trustedClientCertificates.isEmpty {
-                headers.add(name: "x-forwarded-client-cert", value: trustedClientCertificates.joined(separator: ","))
+                headers.append(("x-forwarded-client-cert", trustedClientCertificates.joined(separator: ",")))
             }
         }
         let requestID = trustedRequestID ?? generatedID
-        headers.add(name: "x-request-id", value: requestID)
+        headers.append(("x-request-id", requestID))
         if let traceparent {
-            headers.add(name: "traceparent", value: traceparent)
-            for value in tracestate { headers.add(name: "tracestate", value: value) }
+            headers.append(("traceparent", traceparent))
+            for value in tracestate { headers.append(("tracestate", value)) }
         } else {
-            headers.add(name: "traceparent", value: RequestIdentifiers.newTraceparent(using: &random))
+            headers.append(("traceparent", RequestIdentifiers.newTraceparent(using: &random)))
         }
         return Forwarded(headers: headers, requestID: requestID)
     }

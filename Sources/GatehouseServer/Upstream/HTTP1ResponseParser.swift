@@ -72,6 +72,8 @@ struct HTTP1ResponseParser {
     private var chunkSize = 0
     private var chunkDigits = 0
     private var inChunkExtension = false
+    /// Whitespace followed the chunk size: only more of it, a `;` or the CRLF may come.
+    private var afterChunkSizeSpace = false
     private var trailerBytes = 0
 
     init(limits: Limits = Limits()) {
@@ -86,6 +88,7 @@ struct HTTP1ResponseParser {
 
     /// A request is about to be sent; `noBody` for a request whose response has no body (HEAD).
     mutating func expectResponse(noBody: Bool) {
+        if case .failed = state { return }  // a failed connection stays failed
         state = .head(noBody: noBody)
         informational = 0
         partialHead = nil
@@ -229,7 +232,9 @@ struct HTTP1ResponseParser {
     static func parseHead(_ bytes: ByteBuffer, noBody: Bool, limits: Limits) throws -> UpstreamResponseHead {
         try bytes.withUnsafeReadableBytes { raw -> UpstreamResponseHead in
             // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
-            guard raw.count >= 14, raw.starts(with: "HTTP/1.".utf8), raw[7] == UInt8(ascii: "0") || raw[7] == UInt8(ascii: "1"),
+            guard raw.count >= 14, raw[0] == UInt8(ascii: "H"), raw[1] == UInt8(ascii: "T"), raw[2] == UInt8(ascii: "T"),
+                raw[3] == UInt8(ascii: "P"), raw[4] == UInt8(ascii: "/"), raw[5] == UInt8(ascii: "1"), raw[6] == UInt8(ascii: "."),
+                raw[7] == UInt8(ascii: "0") || raw[7] == UInt8(ascii: "1"),
                 raw[8] == .space, raw[9].isDigit, raw[10].isDigit, raw[11].isDigit
             else { throw Failure.malformedStatusLine }
             let versionMinor = Int(raw[7] - UInt8(ascii: "0"))
@@ -348,6 +353,7 @@ struct HTTP1ResponseParser {
         chunkSize = 0
         chunkDigits = 0
         inChunkExtension = false
+        afterChunkSizeSpace = false
     }
 
     /// chunk-size [ chunk-ext ] CRLF; true once the line is complete (`chunkSize` holds it).
@@ -363,13 +369,16 @@ struct HTTP1ResponseParser {
                 sawCR = true
             } else if inChunkExtension {
                 guard byte.isFieldContent else { throw fail(.malformedChunk) }
-            } else if let digit = byte.hexDigitValue {
+            } else if let digit = byte.hexDigitValue, !afterChunkSizeSpace {
                 // 15 hex digits stay below 2^60: no overflow.
                 guard chunkDigits < 15 else { throw fail(.malformedChunk) }
                 chunkSize = chunkSize << 4 | digit
                 chunkDigits += 1
-            } else if chunkDigits > 0 && (byte == UInt8(ascii: ";") || byte == .space || byte == .tab) {
+            } else if chunkDigits > 0 && byte == UInt8(ascii: ";") {
                 inChunkExtension = true
+            } else if chunkDigits > 0 && (byte == .space || byte == .tab) {
+                // BWS before `;` (RFC 9112 §7.1.1); "5 6" must not pass as a size of 5.
+                afterChunkSizeSpace = true
             } else {
                 throw fail(.malformedChunk)
             }

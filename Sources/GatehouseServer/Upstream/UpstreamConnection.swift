@@ -24,6 +24,13 @@ enum UpstreamFailure: Error, Equatable {
     case tlsFailed
 }
 
+/// The request as the upstream gets it (always HTTP/1.1), its fields already rewritten.
+struct UpstreamRequestHead {
+    var method: HTTPMethod
+    var uri: String
+    var headers: [(String, String)]
+}
+
 /// One keep-alive connection to one endpoint. Loop-bound: used only on `channel.eventLoop`
 /// (it travels inside futures completed on that loop, hence the unchecked conformance).
 final class UpstreamConnection: @unchecked Sendable {
@@ -48,7 +55,7 @@ final class UpstreamConnection: @unchecked Sendable {
     /// Writes (without flushing) a request head, framed as the gateway decided: its body, if
     /// any, follows with `writeBody` and `writeEnd`. The response parser learns whether the
     /// response can have a body.
-    func writeHead(_ head: HTTPRequestHead, chunked: Bool) {
+    func writeHead(_ head: UpstreamRequestHead, chunked: Bool) {
         var buffer = channel.allocator.buffer(capacity: 512)
         buffer.writeString(head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
