@@ -5,21 +5,28 @@ public enum RequestIdentifiers {
 
     static func hex<G: RandomNumberGenerator>(bytes count: Int, using generator: inout G) -> String {
         String(unsafeUninitializedCapacity: count * 2) { out in
-            var written = 0
-            var remaining = count
-            while remaining > 0 {
-                var word = generator.next()
-                for _ in 0..<min(8, remaining) {
-                    let byte = UInt8(truncatingIfNeeded: word)
-                    out[written] = hexDigits[Int(byte >> 4)]
-                    out[written + 1] = hexDigits[Int(byte & 0x0F)]
-                    written += 2
-                    word >>= 8
-                    remaining -= 1
-                }
-            }
-            return written
+            writeHex(bytes: count, into: out, at: 0, using: &generator)
         }
+    }
+
+    /// Writes `count` random bytes as lowercase hex at `start`; returns the index after them.
+    private static func writeHex<G: RandomNumberGenerator>(
+        bytes count: Int, into out: UnsafeMutableBufferPointer<UInt8>, at start: Int, using generator: inout G
+    ) -> Int {
+        var written = start
+        var remaining = count
+        while remaining > 0 {
+            var word = generator.next()
+            for _ in 0..<min(8, remaining) {
+                let byte = UInt8(truncatingIfNeeded: word)
+                out[written] = hexDigits[Int(byte >> 4)]
+                out[written + 1] = hexDigits[Int(byte & 0x0F)]
+                written += 2
+                word >>= 8
+                remaining -= 1
+            }
+        }
+        return written
     }
 
     /// 128 random bits as 32 lowercase hex characters.
@@ -45,7 +52,15 @@ public enum RequestIdentifiers {
 
     /// A fresh sampled traceparent: `00-<trace-id>-<parent-id>-01`.
     public static func newTraceparent<G: RandomNumberGenerator>(using generator: inout G) -> String {
-        "00-\(hex(bytes: 16, using: &generator))-\(hex(bytes: 8, using: &generator))-01"
+        // One string, written in place: `00-` trace-id `-` parent-id `-01`.
+        String(unsafeUninitializedCapacity: 55) { out in
+            for (index, byte) in "00-".utf8.enumerated() { out[index] = byte }
+            var end = writeHex(bytes: 16, into: out, at: 3, using: &generator)
+            out[end] = UInt8(ascii: "-")
+            end = writeHex(bytes: 8, into: out, at: end + 1, using: &generator)
+            for (offset, byte) in "-01".utf8.enumerated() { out[end + offset] = byte }
+            return end + 3
+        }
     }
 
     public static func newTraceparent() -> String {

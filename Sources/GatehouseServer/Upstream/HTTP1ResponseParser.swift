@@ -1,5 +1,8 @@
 import GatehouseCore
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A strict, incremental HTTP/1.1 response parser for upstream connections (RFC 9112).
 ///
@@ -216,12 +219,12 @@ struct HTTP1ResponseParser {
     static func headLength(_ buffer: ByteBuffer, limit: Int) throws -> Int? {
         try buffer.withUnsafeReadableBytes { raw -> Int? in
             let count = min(raw.count, limit)
+            guard let base = raw.baseAddress else { return nil }
             var index = 0
-            while index < count {
-                if raw[index] == .lf {
-                    guard index > 0, raw[index - 1] == .cr else { throw Failure.malformedField }
-                    if index >= 3, raw[index - 2] == .lf, raw[index - 3] == .cr { return index + 1 }
-                }
+            while index < count, let found = memchr(base + index, Int32(UInt8.lf), count - index) {
+                index = base.distance(to: UnsafeRawPointer(found))
+                guard index > 0, raw[index - 1] == .cr else { throw Failure.malformedField }
+                if index >= 3, raw[index - 2] == .lf, raw[index - 3] == .cr { return index + 1 }
                 index += 1
             }
             if raw.count > limit { throw Failure.headTooLarge }
@@ -431,16 +434,17 @@ extension UInt8 {
     }
 }
 
-/// tchar lookup (RFC 9110 §5.6.2): ALPHA, DIGIT and !#$%&'*+-.^_`|~.
+/// tchar (RFC 9110 §5.6.2): ALPHA, DIGIT and !#$%&'*+-.^_`|~.
 enum HTTPToken {
-    private static let table: [Bool] = (0..<256).map { byte in
-        switch UInt8(byte) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
             return true
         default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+            return false
         }
     }
-
-    static func isTokenCharacter(_ byte: UInt8) -> Bool { table[Int(byte)] }
 }
