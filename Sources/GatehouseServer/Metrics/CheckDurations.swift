@@ -4,8 +4,8 @@ import Prometheus
 
 /// `gatehouse_check_duration_seconds{check}`: how long each kind of check takes — the peer
 /// and token checks on the event loop, the state store's answer for a rate limit, a webhook
-/// signature's verification. A closed set of four histograms made up front; an observation
-/// goes to the calling thread's batch (see `PendingObservations`), no lookup, no shared lock.
+/// signature's verification. A closed set of four histograms made up front: observing costs
+/// one histogram update, no lookup.
 final class CheckDurations: Sendable {
     /// Seconds: a peer check (well under a microsecond) to a slow state store (50 ms
     /// timeout) or a large webhook body.
@@ -17,8 +17,6 @@ final class CheckDurations: Sendable {
     private let token: ValueHistogram
     private let rateLimit: ValueHistogram
     private let webhook: ValueHistogram
-    /// Observations held back per thread, recorded in batches and at each scrape.
-    private let pending = ThreadShards { PendingObservations() }
 
     init(registry: PrometheusCollectorRegistry) {
         let descriptor = MetricNameDescriptor(
@@ -35,20 +33,11 @@ final class CheckDurations: Sendable {
 
     func observe(_ check: RouteCheck, since start: NIODeadline) {
         let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-        let histogram: ValueHistogram
         switch check {
-        case .peers: histogram = peers
-        case .token: histogram = token
-        case .rateLimit: histogram = rateLimit
-        case .webhook: histogram = webhook
+        case .peers: peers.record(seconds)
+        case .token: token.record(seconds)
+        case .rateLimit: rateLimit.record(seconds)
+        case .webhook: webhook.record(seconds)
         }
-        if let batch = pending.withCurrent({ $0.add(seconds, to: histogram) }) { PendingObservations.record(batch) }
-    }
-
-    /// Records what every thread holds back; called before each scrape.
-    func flush() {
-        var batches: [[(ValueHistogram, Double)]] = []
-        pending.forEach { batches.append($0.take()) }
-        for batch in batches { PendingObservations.record(batch) }
     }
 }

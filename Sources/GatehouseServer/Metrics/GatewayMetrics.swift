@@ -46,8 +46,6 @@ public final class GatewayMetrics: Sendable {
 
     /// Every metric in Prometheus text format.
     public func exposition() -> [UInt8] {
-        decisions.flush()
-        checks.flush()
         for hook in scrapeHooks.withLockedValue({ $0 }) { hook() }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
