@@ -124,16 +124,12 @@ struct HTTP1ResponseParser {
                 }
                 return .head(head)
             case .fixed(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let slice = buffer.readSlice(length: count)!
-                state = count == remaining ? .endPending : .fixed(remaining: remaining - count)
+                guard let (slice, left) = Self.bodySlice(of: &buffer, remaining: remaining) else { return nil }
+                state = left == 0 ? .endPending : .fixed(remaining: left)
                 return .body(slice)
             case .chunkData(let remaining):
-                guard buffer.readableBytes > 0 else { return nil }
-                let count = min(remaining, buffer.readableBytes)
-                let slice = buffer.readSlice(length: count)!
-                state = count == remaining ? .chunkDataCR : .chunkData(remaining: remaining - count)
+                guard let (slice, left) = Self.bodySlice(of: &buffer, remaining: remaining) else { return nil }
+                state = left == 0 ? .chunkDataCR : .chunkData(remaining: left)
                 return .body(slice)
             case .chunkSize:
                 guard try readChunkSizeLine(from: &buffer) else { return nil }
@@ -163,6 +159,13 @@ struct HTTP1ResponseParser {
                 return .body(buffer.readSlice(length: buffer.readableBytes)!)
             }
         }
+    }
+
+    /// Up to `remaining` body bytes, sliced (not copied) from `buffer`, and what is left after them.
+    private static func bodySlice(of buffer: inout ByteBuffer, remaining: Int) -> (ByteBuffer, Int)? {
+        guard buffer.readableBytes > 0 else { return nil }
+        let count = min(remaining, buffer.readableBytes)
+        return (buffer.readSlice(length: count)!, remaining - count)
     }
 
     /// The upstream closed its side: ends a body delimited by the close, or says what was cut.
