@@ -41,6 +41,16 @@ final class UpstreamResponseRelayTests: XCTestCase {
         XCTAssertEqual(record["reason"] as? String, "allowed")
     }
 
+    func testAnHTTP10ClientGetsAChunkedBodyDecodedAndDelimitedByTheClose() async throws {
+        let (answer, record) = try await relay(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n", ["--http1.0"])
+        XCTAssertEqual(answer.status, 200)
+        XCTAssertEqual(answer.body, "abcdef", "no chunk framing toward an HTTP/1.0 client")
+        XCTAssertNil(answer.header("transfer-encoding"))
+        XCTAssertEqual(answer.header("connection"), "close")
+        XCTAssertEqual(record["reason"] as? String, "allowed")
+    }
+
     func testInterimResponsesAreConsumedAndTheFinalOneRelayed() async throws {
         let (answer, _) = try await relay(
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
