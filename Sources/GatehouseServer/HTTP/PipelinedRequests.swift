@@ -16,7 +16,8 @@ struct PipelinedRequests {
     static let maxEvents = 64
     static let maxBodyBytes = 64 * 1024
 
-    private var events = CircularBuffer<Event>()
+    // Smallest start: almost no client pipelines, and every idle connection carries this queue.
+    private var events = CircularBuffer<Event>(initialCapacity: 1)
     private var bodyBytes = 0
 
     var isEmpty: Bool { events.isEmpty }
