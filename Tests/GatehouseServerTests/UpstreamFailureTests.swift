@@ -10,9 +10,7 @@ final class UpstreamFailureTests: XCTestCase {
     func testAnUnparseableUpstreamResponseIs502ProtocolError() async throws {
         let broken = try BrokenUpstream(response: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
         defer { broken.stop() }
-        let fixture = try await GatewayFixture { config in
-            config.upstreams[0].endpoints = [HostPort(host: "127.0.0.1", port: broken.port)]
-        }
+        let fixture = try await GatewayFixture.fronting(broken)
         defer { Task { await fixture.shutdown() } }
         XCTAssertEqual(try fixture.curl("/x").status, 502)
         let record = try XCTUnwrap(fixture.records(atLeast: 1).first)
@@ -37,9 +35,7 @@ final class UpstreamFailureTests: XCTestCase {
         for response in hostile {
             let broken = try BrokenUpstream(response: response)
             defer { broken.stop() }
-            let fixture = try await GatewayFixture { config in
-                config.upstreams[0].endpoints = [HostPort(host: "127.0.0.1", port: broken.port)]
-            }
+            let fixture = try await GatewayFixture.fronting(broken)
             let answer = try fixture.curl("/x")
             XCTAssertEqual(answer.status, 502, response)
             XCTAssertNil(answer.header("set-cookie"), response)
@@ -54,9 +50,7 @@ final class UpstreamFailureTests: XCTestCase {
     func testABrokenChunkAfterTheHeadCutsTheClientConnection() async throws {
         let broken = try BrokenUpstream(response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 6\r\nhello\r\n0\r\n\r\n")
         defer { broken.stop() }
-        let fixture = try await GatewayFixture { config in
-            config.upstreams[0].endpoints = [HostPort(host: "127.0.0.1", port: broken.port)]
-        }
+        let fixture = try await GatewayFixture.fronting(broken)
         defer { Task { await fixture.shutdown() } }
         XCTAssertThrowsError(try fixture.curl("/x"), "curl reports an empty or truncated reply")
         let record = try XCTUnwrap(fixture.records(atLeast: 1).first)
@@ -86,6 +80,15 @@ final class UpstreamFailureTests: XCTestCase {
 }
 
 /// An upstream that answers every request with fixed raw bytes.
+extension GatewayFixture {
+    /// The default fixture with its one upstream pointed at `upstream`.
+    static func fronting(_ upstream: BrokenUpstream) async throws -> GatewayFixture {
+        try await GatewayFixture { config in
+            config.upstreams[0].endpoints = [HostPort(host: "127.0.0.1", port: upstream.port)]
+        }
+    }
+}
+
 final class BrokenUpstream: @unchecked Sendable {
     private let channel: Channel
     var port: Int { channel.localAddress!.port! }

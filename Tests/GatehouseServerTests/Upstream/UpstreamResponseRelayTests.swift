@@ -12,9 +12,7 @@ final class UpstreamResponseRelayTests: XCTestCase {
     {
         let upstream = try BrokenUpstream(response: response, closeAfterResponse: closing)
         defer { upstream.stop() }
-        let fixture = try await GatewayFixture { config in
-            config.upstreams[0].endpoints = [HostPort(host: "127.0.0.1", port: upstream.port)]
-        }
+        let fixture = try await GatewayFixture.fronting(upstream)
         defer { Task { await fixture.shutdown() } }
         let answer = try fixture.curl("/x", curlArguments)
         let record = try XCTUnwrap(fixture.records(atLeast: 1).first)
