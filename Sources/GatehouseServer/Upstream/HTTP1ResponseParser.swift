@@ -24,6 +24,8 @@ struct HTTP1ResponseParser {
         var maxChunkLineBytes = 4 * 1024
         var maxTrailerBytes = 16 * 1024
         var maxInformational = 16
+        /// Field names one response's `Connection` headers may list (hop-by-hop for it).
+        var maxConnectionOptions = 16
     }
 
     enum Failure: Error, Equatable {
@@ -302,7 +304,10 @@ struct HTTP1ResponseParser {
                             close = true
                         } else if token == "keep-alive" {
                             keepAliveToken = true
-                        } else if !token.isEmpty && listed.count < 16 {
+                        } else if !token.isEmpty {
+                            // Bounded, and refused past the bound rather than truncated: a
+                            // listed field left out of the list would reach the client.
+                            guard listed.count < limits.maxConnectionOptions else { throw Failure.tooManyFields }
                             listed.append(token)
                         }
                     }

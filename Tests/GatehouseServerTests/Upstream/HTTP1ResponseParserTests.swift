@@ -850,3 +850,26 @@ final class HTTP1ResponseParserFailureStickinessTests: XCTestCase {
         XCTAssertFalse(parser.isIdle)
     }
 }
+
+final class HTTP1ResponseParserConnectionOptionTests: XCTestCase {
+    private func head(listing count: Int) throws -> UpstreamResponseHead? {
+        var parser = HTTP1ResponseParser()
+        parser.expectResponse(noBody: false)
+        let names = (0..<count).map { "X-Hop-\($0)" }.joined(separator: ", ")
+        var buffer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nConnection: \(names)\r\nContent-Length: 0\r\n\r\n")
+        guard case .head(let head) = try parser.next(from: &buffer) else { return nil }
+        return head
+    }
+
+    func testConnectionOptionsUpToTheBoundAreAllListed() throws {
+        let listed = try XCTUnwrap(head(listing: 16)).connectionListed
+        XCTAssertEqual(listed.count, 16)
+        XCTAssertEqual(listed.last, "x-hop-15")
+    }
+
+    /// Past the bound the response is refused: truncating the list would let a field the
+    /// upstream marked hop-by-hop through to the client.
+    func testOneConnectionOptionPastTheBoundIsRefused() {
+        XCTAssertThrowsError(try head(listing: 17)) { XCTAssertEqual($0 as? HTTP1ResponseParser.Failure, .tooManyFields) }
+    }
+}
