@@ -136,6 +136,23 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertFalse(client.keepAlive)
     }
 
+    /// Kept fields are copied a run of lines at a time, as they arrived: a dropped field at the
+    /// start, in the middle, at the end or everywhere leaves exactly the others, spacing and all.
+    func testKeptFieldLinesAreCopiedVerbatimAroundDroppedOnes() throws {
+        let cases: [(upstream: String, kept: String)] = [
+            ("Connection: keep-alive\r\nA: 1\r\nB:2\r\n", "A: 1\r\nB:2\r\n"),
+            ("A: 1\r\nKeep-Alive: timeout=5\r\nB:  2 \r\n", "A: 1\r\nB:  2 \r\n"),
+            ("A: 1\r\nB: 2\r\nConnection: keep-alive\r\n", "A: 1\r\nB: 2\r\n"),
+            ("Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n", ""),
+            ("A: 1\r\nB: 2\r\n", "A: 1\r\nB: 2\r\n"),
+        ]
+        for (fields, kept) in cases {
+            let upstream = try upstreamHead("HTTP/1.1 204 No Content\r\n" + fields + "\r\n")
+            let (text, _) = try clientHead(upstream)
+            XCTAssertEqual(text, "HTTP/1.1 204 No Content\r\n" + kept + "x-request-id: rid\r\n\r\n", fields)
+        }
+    }
+
     func testAnEmptyReasonPhraseGetsTheStandardOneAndAnHTTP10ClientAnHTTP10StatusLine() throws {
         let upstream = try upstreamHead("HTTP/1.1 503 \r\nContent-Length: 0\r\n\r\n")
         XCTAssertTrue(try clientHead(upstream, versionMinor: 0).text.hasPrefix("HTTP/1.0 503 Service Unavailable\r\n"))

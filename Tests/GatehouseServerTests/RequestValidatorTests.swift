@@ -68,4 +68,26 @@ final class RequestValidatorTests: XCTestCase {
         XCTAssertEqual(reason(head(.CONNECT, uri: "a:443", [("Host", "a:443")])), .requestUnsupportedMethod)
         XCTAssertEqual(reason(head([("Host", "a"), ("X", "a\u{7F}b")])), .requestMalformed)
     }
+
+    /// The scanner reads eight bytes at a time: a bad byte is found at every offset, in every
+    /// lane, in values of every length around the word size, and good bytes are never refused.
+    func testFieldValuesAreCleanAtEveryOffset() {
+        let good: [UInt8] = [0x09, 0x20, 0x21, 0x41, 0x7E, 0x80, 0xC3, 0xFF]
+        let bad: [UInt8] = [0x00, 0x01, 0x08, 0x0A, 0x0D, 0x1F, 0x7F]
+        for length in 1...40 {
+            for offset in 0..<length {
+                for byte in bad {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[offset] = byte
+                    XCTAssertFalse(RequestValidator.isCleanValue(String(decoding: bytes, as: UTF8.self)), "0x\(String(byte, radix: 16)) at \(offset) of \(length)")
+                }
+            }
+            let value = (0..<length).map { good[$0 % good.count] }
+            // Arbitrary bytes >= 0x80 are repaired by String(decoding:); build the value from valid UTF-8.
+            let text = String(decoding: value.filter { $0 < 0x80 }, as: UTF8.self) + String(repeating: "é", count: length % 3)
+            XCTAssertTrue(RequestValidator.isCleanValue(text), "\(length)")
+        }
+        XCTAssertTrue(RequestValidator.isCleanValue(""))
+        XCTAssertTrue(RequestValidator.isCleanValue("Bearer " + String(repeating: "eyJhbGciOiJSUzI1NiJ9.", count: 40)))
+    }
 }

@@ -62,7 +62,32 @@ public struct TokenVerifier: Sendable {
         clientCertificateSHA256: [UInt8]?,
         now: Date
     ) -> Result<VerifiedToken, TokenRefusal> {
-        let bytes = Array(token.utf8)
+        verify(token: token[...], requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now)
+    }
+
+    /// The data path's form: the token as a slice of the request's header value, read in
+    /// place (a cache hit copies nothing).
+    public func verify(
+        token: Substring,
+        requirement: TokenRequirement,
+        clientCertificateSHA256: [UInt8]?,
+        now: Date
+    ) -> Result<VerifiedToken, TokenRefusal> {
+        let inPlace = token.utf8.withContiguousStorageIfAvailable { bytes in
+            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now)
+        }
+        if let inPlace { return inPlace }
+        return Array(token.utf8).withUnsafeBufferPointer { bytes in
+            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now)
+        }
+    }
+
+    private func verify(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        requirement: TokenRequirement,
+        clientCertificateSHA256: [UInt8]?,
+        now: Date
+    ) -> Result<VerifiedToken, TokenRefusal> {
         guard !bytes.isEmpty else { return .failure(TokenRefusal(.tokenMissing, "empty token")) }
         guard bytes.count <= Self.maxTokenLength else {
             return .failure(TokenRefusal(.tokenMalformed, "token longer than \(Self.maxTokenLength) bytes"))
@@ -76,7 +101,7 @@ public struct TokenVerifier: Sendable {
             if let refusal = Self.checkIssuerRules(hit, now: now) { return .failure(refusal) }
             authenticated = hit
         } else {
-            switch self.authenticate(bytes, issuerNames: requirement.issuers) {
+            switch self.authenticate(Array(bytes), issuerNames: requirement.issuers) {
             case .failure(let refusal): return .failure(refusal)
             case .success(let fresh): authenticated = fresh
             }

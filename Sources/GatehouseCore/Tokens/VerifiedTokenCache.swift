@@ -15,8 +15,10 @@ public final class VerifiedTokenCache: Sendable {
     struct Key: Hashable, Sendable {
         let digest: SHA256.Digest
 
-        init(token: [UInt8]) {
-            self.digest = SHA256.hash(data: token)
+        init(token: UnsafeBufferPointer<UInt8>) {
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(token))
+            self.digest = hasher.finalize()
         }
     }
 

@@ -10,26 +10,36 @@ enum BearerToken {
         case malformed
     }
 
-    /// Byte-level checks on purpose: with Foundation imported, `contains(" ")` on a string
-    /// resolves to NSString's search and bridges the whole (long) token on every request.
+    /// Byte-level on purpose: this runs on every request over a token of up to 8 KiB, and
+    /// `Character`-level splitting (grapheme breaking) of it cost about a microsecond.
     static func extract(from headers: HTTPHeaders, source: TokenSource) -> Extracted {
         switch source {
         case .authorizationBearer:
-            let values = headers["authorization"]
-            guard let value = values.first else { return .missing }
             // Two Authorization headers: which one would the upstream read? Refuse.
-            guard values.count == 1 else { return .malformed }
-            let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, !parts[1].utf8.contains(0x20) else {
-                return .malformed
+            switch headers.occurrence(of: "authorization") {
+            case .absent: return .missing
+            case .repeated: return .malformed
+            case .once(let value): return bearerCredentials(value)
             }
-            return .token(parts[1])
         case .header(let name):
-            let values = headers[name]
-            guard let value = values.first else { return .missing }
-            guard values.count == 1, !value.isEmpty, !value.utf8.contains(0x20) else { return .malformed }
-            return .token(Substring(value))
+            switch headers.occurrence(of: name) {
+            case .absent: return .missing
+            case .repeated: return .malformed
+            case .once(let value):
+                guard !value.isEmpty, !ASCII.contains(0x20, in: value[...]) else { return .malformed }
+                return .token(value[...])
+            }
         }
+    }
+
+    /// `Bearer <token>`: the scheme in any case, one space, a token without spaces.
+    private static func bearerCredentials(_ value: String) -> Extracted {
+        guard let space = value.utf8.firstIndex(of: 0x20), value[..<space].equalsLowercase("bearer") else {
+            return .malformed
+        }
+        let token = value[value.utf8.index(after: space)...]
+        guard !token.isEmpty, !ASCII.contains(0x20, in: token) else { return .malformed }
+        return .token(token)
     }
 
     /// The header a route's token travels in (removed upstream with `upstream: strip`).

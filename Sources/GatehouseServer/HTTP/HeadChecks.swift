@@ -86,7 +86,7 @@ enum HeadChecks {
                 return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured"))
             }
             let result = verifier.verify(
-                token: String(token), requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
+                token: token, requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
                 now: Date())
             if case .failure(let refusal) = result, let issuer = refusal.issuerName {
                 // The issuer may have rotated its keys since the last fetch.

@@ -162,38 +162,43 @@ enum HeaderRewriter {
         _ upstream: UpstreamResponseHead, framing: ResponseFraming, clientVersionMinor: Int, requestID: String,
         connection: StaticString?, extra: [(String, String)], into out: inout ByteBuffer
     ) {
-        ResponseBytes.writeStatusLine(versionMinor: clientVersionMinor, status: upstream.status, into: &out) { out in
-            upstream.withReason { reason in
-                if reason.isEmpty {
-                    out.writeString(HTTPResponseStatus(statusCode: upstream.status).reasonPhrase)
-                } else {
-                    out.writeBytes(reason)
+        upstream.withReason { reason in
+            let standardReason = reason.isEmpty ? HTTPResponseStatus(statusCode: upstream.status).reasonPhrase : ""
+            let count = ResponseBytes.statusLineCount(reasonCount: reason.isEmpty ? standardReason.utf8.count : reason.count)
+            HeadWriter.write(into: &out, count: count) { line in
+                ResponseBytes.writeStatusLine(versionMinor: clientVersionMinor, status: upstream.status, into: &line) { line in
+                    if reason.isEmpty { line.append(standardReason) } else { line.append(reason) }
                 }
             }
         }
         let listed = upstream.connectionListed
-        upstream.forEachField { name, value in
+        upstream.forEachKeptRun(keep: { name in
             switch HeaderName.classify(name) {
-            case .hopByHop, .connection, .requestID: return
+            case .hopByHop, .connection, .requestID: return false
             default:
-                if !listed.isEmpty || !extra.isEmpty {
-                    let lowercased = String(decoding: name, as: UTF8.self).lowercased()
-                    if listed.contains(lowercased) || extra.contains(where: { $0.0 == lowercased }) { return }
-                }
-                out.writeBytes(name)
-                out.writeStaticString(": ")
-                out.writeBytes(value)
-                out.writeStaticString("\r\n")
+                guard !listed.isEmpty || !extra.isEmpty else { return true }
+                let lowercased = String(decoding: name, as: UTF8.self).lowercased()
+                return !listed.contains(lowercased) && !extra.contains(where: { $0.0 == lowercased })
             }
+        }) { lines in
+            out.writeBytes(lines)
         }
-        ResponseBytes.writeField("x-request-id", requestID, into: &out)
-        if framing == .chunked { out.writeStaticString("transfer-encoding: chunked\r\n") }
-        if let connection {
-            out.writeStaticString("connection: ")
-            out.writeStaticString(connection)
-            out.writeStaticString("\r\n")
+
+        let chunked: StaticString = "transfer-encoding: chunked\r\n"
+        var count = ResponseBytes.fieldCount("x-request-id", requestID) + 2
+        if framing == .chunked { count += chunked.utf8CodeUnitCount }
+        if let connection { count += 12 + connection.utf8CodeUnitCount + 2 }
+        for (name, value) in extra { count += ResponseBytes.fieldCount(name, value) }
+        HeadWriter.write(into: &out, count: count) { tail in
+            ResponseBytes.writeField("x-request-id", requestID, into: &tail)
+            if framing == .chunked { tail.append(chunked) }
+            if let connection {
+                tail.append("connection: ")
+                tail.append(connection)
+                tail.append("\r\n")
+            }
+            for (name, value) in extra { ResponseBytes.writeField(name, value, into: &tail) }
+            tail.append("\r\n")
         }
-        for (name, value) in extra { ResponseBytes.writeField(name, value, into: &out) }
-        out.writeStaticString("\r\n")
     }
 }

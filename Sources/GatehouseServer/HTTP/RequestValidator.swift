@@ -36,6 +36,10 @@ struct RequestValidator: Sendable {
         if head.uri.utf8.count > limits.maxURIBytes {
             return .failure(.init(reason: .requestURITooLong, closeConnection: true))
         }
+        // One pass over the fields: limits, clean values, and the few fields decided here.
+        var fields = FramingFields()
+        var host = FieldOccurrence.absent
+        var expect = FieldOccurrence.absent
         var headerCount = 0
         var headerBytes = 0
         for (name, value) in head.headers {
@@ -44,68 +48,114 @@ struct RequestValidator: Sendable {
             if !Self.isCleanValue(value) {
                 return .failure(.init(reason: .requestMalformed, closeConnection: true))
             }
+            switch name.utf8.count {
+            case 4: if name.equalsLowercase("host") { host.add(value) }
+            case 6: if name.equalsLowercase("expect") { expect.add(value) }
+            case 14: if name.equalsLowercase("content-length") { fields.contentLength.add(value) }
+            case 17: if name.equalsLowercase("transfer-encoding") { fields.transferEncoding.add(value) }
+            default: break
+            }
         }
         if headerCount > limits.maxHeaderCount || headerBytes > limits.maxHeaderBytes {
             return .failure(.init(reason: .requestHeadersTooLarge, closeConnection: true))
         }
 
         let framing: BodyFraming
-        switch Self.framing(of: head) {
+        switch Self.framing(fields, versionMinor: head.version.minor) {
         case .success(let found): framing = found
         case .failure(let rejection): return .failure(rejection)
         }
 
-        let hosts = head.headers["host"]
-        if hosts.count > 1 || (hosts.isEmpty && head.version.minor == 1) {
+        if host == .repeated || (host == .absent && head.version.minor == 1) {
             return .failure(.init(reason: .requestMalformed, closeConnection: framing != .none))
         }
-        if let host = hosts.first, !Self.isValidHost(host) {
+        if let value = host.value, !Self.isValidHost(value) {
             return .failure(.init(reason: .requestMalformed, closeConnection: framing != .none))
         }
 
         var expectsContinue = false
-        let expectations = head.headers["expect"]
-        if !expectations.isEmpty {
-            guard expectations.count == 1, expectations[0].lowercased() == "100-continue", head.version.minor == 1 else {
+        if expect != .absent {
+            guard let value = expect.value, value.equalsLowercase("100-continue"), head.version.minor == 1 else {
                 return .failure(.init(reason: .requestExpectationFailed, closeConnection: framing != .none))
             }
             expectsContinue = true
         }
 
-        return .success(Validated(framing: framing, host: hosts.first, expectsContinue: expectsContinue))
+        return .success(Validated(framing: framing, host: host.value, expectsContinue: expectsContinue))
+    }
+
+    struct FramingFields {
+        var contentLength = FieldOccurrence.absent
+        var transferEncoding = FieldOccurrence.absent
     }
 
     /// RFC 9112 §6: exactly one way to find the end of the body, or the request is refused.
-    static func framing(of head: HTTPRequestHead) -> Result<BodyFraming, Rejection> {
+    static func framing(_ fields: FramingFields, versionMinor: Int) -> Result<BodyFraming, Rejection> {
         let ambiguous = Rejection(reason: .requestAmbiguousFraming, closeConnection: true)
-        let lengths = head.headers["content-length"]
-        let codings = head.headers["transfer-encoding"]
-        if !lengths.isEmpty && !codings.isEmpty { return .failure(ambiguous) }
-        if !codings.isEmpty {
-            guard head.version.minor == 1, codings.count == 1,
-                codings[0].trimmingASCIIWhitespace().lowercased() == "chunked"
-            else { return .failure(ambiguous) }
+        if fields.contentLength != .absent && fields.transferEncoding != .absent { return .failure(ambiguous) }
+        switch fields.transferEncoding {
+        case .absent: break
+        case .repeated: return .failure(ambiguous)
+        case .once(let coding):
+            guard versionMinor == 1, coding.trimmingASCIIWhitespace().equalsLowercase("chunked") else {
+                return .failure(ambiguous)
+            }
             return .success(.chunked)
         }
-        if lengths.count > 1 { return .failure(ambiguous) }
-        if let text = lengths.first {
+        switch fields.contentLength {
+        case .absent: return .success(.none)
+        case .repeated: return .failure(ambiguous)
+        case .once(let text):
             let digits = text.utf8
             guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let length = Int(text)
             else { return .failure(ambiguous) }
             return .success(length == 0 ? .none : .contentLength(length))
         }
-        return .success(.none)
     }
 
     /// Field values may carry visible ASCII, obs-text, space and tab, nothing else.
     static func isCleanValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { byte in byte == 0x09 || (byte >= 0x20 && byte != 0x7F) }
+        value.utf8.withContiguousStorageIfAvailable(isClean) ?? value.utf8.allSatisfy(isCleanByte)
+    }
+
+    /// Eight bytes at a time (a bearer token is scanned on every request): a word with no byte
+    /// below 0x20 and none equal to 0x7F is clean; a word with one (a tab, say) is decided
+    /// byte by byte.
+    private static func isClean(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let raw = UnsafeRawBufferPointer(bytes)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        var offset = 0
+        while offset + 8 <= raw.count {
+            let word = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            // Bit 7 of a byte set: that byte may be below 0x20 / equal to 0x7F (never missed).
+            let below20 = (word &- ones &* 0x20) & ~word & highBits
+            let xor7F = word ^ (ones &* 0x7F)
+            let equal7F = (xor7F &- ones) & ~xor7F & highBits
+            if below20 | equal7F != 0 {
+                for index in offset..<(offset + 8) where !isCleanByte(raw[index]) { return false }
+            }
+            offset += 8
+        }
+        while offset < raw.count {
+            if !isCleanByte(raw[offset]) { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    private static func isCleanByte(_ byte: UInt8) -> Bool {
+        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
     }
 
     /// `uri-host [ ":" port ]` with a reg-name or bracketed IPv6 literal; no userinfo, no spaces.
     static func isValidHost(_ host: String) -> Bool {
-        let bytes = Array(host.utf8)
+        host.utf8.withContiguousStorageIfAvailable(isValidHost) ?? isValidHost(Array(host.utf8))
+    }
+
+    private static func isValidHost<Bytes: RandomAccessCollection>(_ bytes: Bytes) -> Bool
+    where Bytes.Element == UInt8, Bytes.Index == Int {
         guard !bytes.isEmpty, bytes.count <= 255 else { return false }
         var index = 0
         if bytes[0] == UInt8(ascii: "[") {

@@ -9,32 +9,41 @@ enum ResponseBytes {
     static func head(
         versionMinor: Int, status: HTTPResponseStatus, headers: [(String, String)], allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 160)
-        writeStatusLine(versionMinor: versionMinor, status: Int(status.code), into: &buffer) { buffer in
-            buffer.writeString(status.reasonPhrase)
+        let reason = status.reasonPhrase
+        var count = statusLineCount(reasonCount: reason.utf8.count) + 2
+        for (name, value) in headers { count += fieldCount(name, value) }
+        var buffer = allocator.buffer(capacity: count)
+        HeadWriter.write(into: &buffer, count: count) { out in
+            writeStatusLine(versionMinor: versionMinor, status: Int(status.code), into: &out) { $0.append(reason) }
+            for (name, value) in headers { writeField(name, value, into: &out) }
+            out.append("\r\n")
         }
-        for (name, value) in headers { writeField(name, value, into: &buffer) }
-        buffer.writeStaticString("\r\n")
         return buffer
     }
 
+    /// `HTTP/1.x NNN reason CRLF`
+    static func statusLineCount(reasonCount: Int) -> Int { 9 + 3 + 1 + reasonCount + 2 }
+
     static func writeStatusLine(
-        versionMinor: Int, status: Int, into buffer: inout ByteBuffer, reason: (inout ByteBuffer) -> Void
+        versionMinor: Int, status: Int, into out: inout HeadWriter, reason: (inout HeadWriter) -> Void
     ) {
-        buffer.writeStaticString(versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 48 + status / 100 % 10))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 48 + status / 10 % 10))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 48 + status % 10))
-        buffer.writeInteger(UInt8(ascii: " "))
-        reason(&buffer)
-        buffer.writeStaticString("\r\n")
+        out.append(versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.append(UInt8(truncatingIfNeeded: 48 + status / 100 % 10))
+        out.append(UInt8(truncatingIfNeeded: 48 + status / 10 % 10))
+        out.append(UInt8(truncatingIfNeeded: 48 + status % 10))
+        out.append(UInt8(ascii: " "))
+        reason(&out)
+        out.append("\r\n")
     }
 
-    static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
-        buffer.writeString(name)
-        buffer.writeStaticString(": ")
-        buffer.writeString(value)
-        buffer.writeStaticString("\r\n")
+    /// `name: value CRLF`
+    static func fieldCount(_ name: String, _ value: String) -> Int { name.utf8.count + 2 + value.utf8.count + 2 }
+
+    static func writeField(_ name: String, _ value: String, into out: inout HeadWriter) {
+        out.append(name)
+        out.append(": ")
+        out.append(value)
+        out.append("\r\n")
     }
 
     /// Chunks at least this big are framed around, not copied.

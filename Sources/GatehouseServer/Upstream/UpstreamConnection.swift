@@ -56,18 +56,23 @@ final class UpstreamConnection: @unchecked Sendable {
     /// any, follows with `writeBody` and `writeEnd`. The response parser learns whether the
     /// response can have a body.
     func writeHead(_ head: UpstreamRequestHead, chunked: Bool) {
-        var buffer = channel.allocator.buffer(capacity: 512)
-        buffer.writeString(head.method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        for (name, value) in head.headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        let method = head.method.rawValue
+        var count = method.utf8.count + 1 + head.uri.utf8.count + 11 + 2  // "M uri HTTP/1.1\r\n" ... "\r\n"
+        for (name, value) in head.headers { count += name.utf8.count + 2 + value.utf8.count + 2 }
+        var buffer = channel.allocator.buffer(capacity: count)
+        HeadWriter.write(into: &buffer, count: count) { out in
+            out.append(method)
+            out.append(UInt8(ascii: " "))
+            out.append(head.uri)
+            out.append(" HTTP/1.1\r\n")
+            for (name, value) in head.headers {
+                out.append(name)
+                out.append(": ")
+                out.append(value)
+                out.append("\r\n")
+            }
+            out.append("\r\n")
         }
-        buffer.writeStaticString("\r\n")
         handler.requestStarted(noResponseBody: head.method == .HEAD, chunked: chunked)
         channel.write(buffer, promise: nil)
     }

@@ -42,6 +42,27 @@ struct UpstreamResponseHead {
         }
     }
 
+    /// Calls `body` with each run of adjacent field lines that `keep` keeps, as they arrived
+    /// (through their CRLFs): field lines are adjacent, since the parser refuses obs-fold and
+    /// bare CR or LF, so a response whose fields are all kept is copied in one piece.
+    func forEachKeptRun(
+        keep: (_ name: UnsafeRawBufferPointer) -> Bool, _ body: (_ lines: UnsafeRawBufferPointer) -> Void
+    ) {
+        bytes.withUnsafeReadableBytes { raw in
+            var runStart: Int?
+            for field in fields {
+                if keep(UnsafeRawBufferPointer(rebasing: raw[field.name])) {
+                    if runStart == nil { runStart = field.name.lowerBound }
+                } else if let start = runStart {
+                    body(UnsafeRawBufferPointer(rebasing: raw[start..<field.name.lowerBound]))
+                    runStart = nil
+                }
+            }
+            // The last line ends before the blank line's CRLF.
+            if let start = runStart { body(UnsafeRawBufferPointer(rebasing: raw[start..<(raw.count - 2)])) }
+        }
+    }
+
     /// The reason phrase's bytes (possibly empty).
     func withReason<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try bytes.withUnsafeReadableBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[reason])) }

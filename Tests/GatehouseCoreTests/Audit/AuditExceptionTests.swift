@@ -8,7 +8,7 @@ final class AuditExceptionTests: XCTestCase {
     }
 
     private func audit(_ fixture: String, _ yaml: String, today: String = "2026-06-01") throws -> AuditResult {
-        let paths = try AuditFixtures.materialise([fixture])
+        let paths = try AuditFixtures.materialise([fixture], for: self)
         return Auditor(today: today, secretResolver: AuditFixtures.resolver).audit(paths: paths, exceptions: try exceptions(yaml))
     }
 
@@ -47,7 +47,7 @@ final class AuditExceptionTests: XCTestCase {
 
     /// `config:` limits an exception to one file of the run.
     func testAnExceptionCanBeLimitedToOneConfigFile() throws {
-        let paths = try AuditFixtures.materialise(["route.no_identity.yaml"])
+        let paths = try AuditFixtures.materialise(["route.no_identity.yaml"], for: self)
         let scoped = accepted + "\n  config: \(paths[0])"
         let auditor = Auditor(today: "2026-06-01", secretResolver: AuditFixtures.resolver)
         XCTAssertEqual(auditor.audit(paths: paths, exceptions: try exceptions(scoped)).findings, [])

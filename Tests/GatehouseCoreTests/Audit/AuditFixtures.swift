@@ -14,10 +14,12 @@ enum AuditFixtures {
     }
 
     /// Copies the named fixtures (and helper files) into a fresh directory, with `FIXTURES/`
-    /// in them pointing at it, and returns the copies' paths.
-    static func materialise(_ names: [String]) throws -> [String] {
+    /// in them pointing at it, and returns the copies' paths. The directory is removed when
+    /// `test` tears down.
+    static func materialise(_ names: [String], for test: XCTestCase) throws -> [String] {
         let target = NSTemporaryDirectory() + "gatehouse-audit-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: target) }
         let helpers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yml") }
         for name in names + helpers {
             let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)

@@ -8,7 +8,7 @@ final class AuditRuleTests: XCTestCase {
     private func assertFinds(_ id: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let names = try AuditFixtures.names().filter { $0.hasPrefix(id + ".") }
         XCTAssertFalse(names.isEmpty, "no fixture for \(id)", file: file, line: line)
-        let paths = try AuditFixtures.materialise(names)
+        let paths = try AuditFixtures.materialise(names, for: self)
         let result = Auditor(today: "2026-01-01", secretResolver: AuditFixtures.resolver).audit(paths: paths)
         let rule = try XCTUnwrap(AuditRule.all.first { $0.id == id }, file: file, line: line)
         XCTAssertEqual(result.findings.map(\.id), Array(repeating: id, count: paths.count), "\(result.findings)", file: file, line: line)
@@ -43,7 +43,7 @@ final class AuditRuleTests: XCTestCase {
 
     /// The routes of a rollout's candidate policy are audited in the candidate's own file.
     func testRolloutCandidateRoutesAreAudited() throws {
-        let paths = try AuditFixtures.materialise(["rollout.route.all_shadow_in_prod.yaml"])
+        let paths = try AuditFixtures.materialise(["rollout.route.all_shadow_in_prod.yaml"], for: self)
         let result = Auditor(secretResolver: AuditFixtures.resolver).audit(paths: paths)
         let candidate = paths[0].replacingOccurrences(of: ".yaml", with: ".candidate.yml")
         XCTAssertEqual(result.findings.map(\.id), ["route.all_shadow_in_prod"])
@@ -69,7 +69,7 @@ final class AuditRuleTests: XCTestCase {
     }
 
     func testCleanConfigHasNoFindings() throws {
-        let paths = try AuditFixtures.materialise(["clean.yaml"])
+        let paths = try AuditFixtures.materialise(["clean.yaml"], for: self)
         let result = Auditor(secretResolver: AuditFixtures.resolver).audit(paths: paths)
         XCTAssertEqual(result.findings, [])
         XCTAssertNil(result.highestSeverity)
@@ -77,7 +77,7 @@ final class AuditRuleTests: XCTestCase {
 
     /// Configs of one environment may share secrets; only a second environment makes it a leak.
     func testSameSecretInOneEnvironmentIsNoFinding() throws {
-        let paths = try AuditFixtures.materialise(["secret.shared_across_environments.prod.yaml", "clean.yaml"])
+        let paths = try AuditFixtures.materialise(["secret.shared_across_environments.prod.yaml", "clean.yaml"], for: self)
         let copy = paths[0].replacingOccurrences(of: ".prod.yaml", with: ".prod-copy.yaml")
         try FileManager.default.copyItem(atPath: paths[0], toPath: copy)
         let result = Auditor(secretResolver: AuditFixtures.resolver).audit(paths: [paths[0], copy])
@@ -88,7 +88,7 @@ final class AuditRuleTests: XCTestCase {
     /// resolved one is compared by value (two references to one value are one secret), and
     /// neither the value nor its hash appears in any output.
     func testSecretsAreComparedByKeyedHashAndNeverPrinted() throws {
-        let paths = try AuditFixtures.materialise(["secret.shared_across_environments.prod.yaml", "secret.shared_across_environments.staging.yaml"])
+        let paths = try AuditFixtures.materialise(["secret.shared_across_environments.prod.yaml", "secret.shared_across_environments.staging.yaml"], for: self)
         let unresolved = Auditor(secretResolver: { _ in nil }).audit(paths: paths)
         XCTAssertEqual(unresolved.findings.count, 2)
         XCTAssertTrue(unresolved.findings[0].message.contains("could not be resolved"), unresolved.findings[0].message)

@@ -8,7 +8,7 @@ import XCTest
 final class SARIFWriterTests: XCTestCase {
     private func allFindings() throws -> AuditResult {
         let names = try AuditFixtures.names().filter { $0 != "clean.yaml" }
-        let paths = try AuditFixtures.materialise(names)
+        let paths = try AuditFixtures.materialise(names, for: self)
         let exception = try AuditExceptions.parse(yaml: """
             - { id: route.no_identity, route: open, owner: alice, reason: demo, expires: 2099-01-01 }
             - { id: admin.off_loopback, key: admin.address, reason: nobody owns this, expires: 2099-01-01 }
