@@ -164,8 +164,18 @@ extension DecisionRecord {
 
     /// The record as JSON bytes. Hand-written: it runs once per request.
     public func jsonBytes() -> [UInt8] {
-        var json = JSONObjectWriter()
-        json.field("ts", plainASCII: RFC3339.bytes(millisecondsSinceEpoch: timestampMillis))
+        var bytes: [UInt8] = []
+        appendJSON(to: &bytes)
+        return bytes
+    }
+
+    /// The record as one JSON object appended to `bytes` (the log writes a batch into one buffer).
+    public func appendJSON(to bytes: inout [UInt8]) {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        if taken.capacity - taken.count < 512 { taken.reserveCapacity(taken.count + 1024) }
+        var json = JSONObjectWriter(continuing: taken)
+        json.field("ts", timestampMillis: timestampMillis)
         json.field("request_id", requestID)
         json.field("listener", listener)
         json.field("route", route)
@@ -228,6 +238,6 @@ extension DecisionRecord {
                 }
             }
         }
-        return json.finish()
+        bytes = json.finish()
     }
 }

@@ -9,9 +9,23 @@ public struct JSONObjectWriter {
     private var first = true
 
     public init(capacity: Int = 512) {
-        bytes = []
+        var bytes: [UInt8] = []
         bytes.reserveCapacity(capacity)
-        bytes.append(UInt8(ascii: "{"))
+        self.init(continuing: bytes)
+    }
+
+    /// An object appended to `bytes`, which the writer takes over and `finish` hands back:
+    /// nested objects and a batch of records share one buffer instead of one array each.
+    public init(continuing bytes: consuming [UInt8]) {
+        self.bytes = bytes
+        self.bytes.append(UInt8(ascii: "{"))
+    }
+
+    /// The bytes so far, leaving this writer's empty (so appending to them copies nothing).
+    private mutating func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
     }
 
     private mutating func key(_ name: StaticString) {
@@ -52,6 +66,14 @@ public struct JSONObjectWriter {
         bytes.append(contentsOf: Array(String(format: "%.4f", value).utf8))
     }
 
+    /// An RFC 3339 timestamp (UTC, milliseconds), written in place.
+    public mutating func field(_ name: StaticString, timestampMillis: Int64) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        RFC3339.append(millisecondsSinceEpoch: timestampMillis, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     /// A string already known to need no escaping (e.g. a formatted timestamp).
     public mutating func field(_ name: StaticString, plainASCII value: [UInt8]) {
         key(name)
@@ -62,9 +84,9 @@ public struct JSONObjectWriter {
 
     public mutating func object(_ name: StaticString, _ body: (inout JSONObjectWriter) -> Void) {
         key(name)
-        var inner = JSONObjectWriter(capacity: 128)
+        var inner = JSONObjectWriter(continuing: takeBytes())
         body(&inner)
-        bytes.append(contentsOf: inner.finish())
+        bytes = inner.finish()
     }
 
     /// An array of objects, one per element.
@@ -73,9 +95,9 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "["))
         for (index, element) in elements.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            var inner = JSONObjectWriter(capacity: 96)
+            var inner = JSONObjectWriter(continuing: takeBytes())
             body(&inner, element)
-            bytes.append(contentsOf: inner.finish())
+            bytes = inner.finish()
         }
         bytes.append(UInt8(ascii: "]"))
     }
@@ -89,12 +111,12 @@ public struct JSONObjectWriter {
         Self.appendQuoted(value, to: &bytes)
     }
 
-    public mutating func finish() -> [UInt8] {
+    public consuming func finish() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
         return bytes
     }
 
-    public mutating func finishString() -> String {
+    public consuming func finishString() -> String {
         String(decoding: finish(), as: UTF8.self)
     }
 
@@ -175,13 +197,18 @@ public enum RFC3339 {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as 24 ASCII bytes.
     public static func bytes(millisecondsSinceEpoch ms: Int64) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        append(millisecondsSinceEpoch: ms, to: &out)
+        return out
+    }
+
+    public static func append(millisecondsSinceEpoch ms: Int64, to out: inout [UInt8]) {
         let millis = Int(((ms % 1000) + 1000) % 1000)
         var seconds = (ms - Int64(millis)) / 1000
         let secondOfDay = Int(((seconds % 86_400) + 86_400) % 86_400)
         seconds -= Int64(secondOfDay)
         let (year, month, day) = civilDate(daysSinceEpoch: Int(seconds / 86_400))
-        var out = [UInt8]()
-        out.reserveCapacity(24)
         func put(_ value: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
@@ -197,7 +224,6 @@ public enum RFC3339 {
         put(secondOfDay / 3600, 2); out.append(UInt8(ascii: ":")); put(secondOfDay / 60 % 60, 2)
         out.append(UInt8(ascii: ":")); put(secondOfDay % 60, 2)
         out.append(UInt8(ascii: ".")); put(millis, 3); out.append(UInt8(ascii: "Z"))
-        return out
     }
 
     /// Howard Hinnant's days-from-civil inverse: exact for the proleptic Gregorian calendar.

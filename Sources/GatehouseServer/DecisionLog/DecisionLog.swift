@@ -30,10 +30,10 @@ public final class DecisionLog: Sendable {
         case decision(DecisionRecord)
         case event([UInt8])
 
-        var jsonBytes: [UInt8] {
+        func appendJSON(to text: inout [UInt8]) {
             switch self {
-            case .decision(let record): return record.jsonBytes()
-            case .event(let bytes): return bytes
+            case .decision(let record): record.appendJSON(to: &text)
+            case .event(let bytes): text.append(contentsOf: bytes)
             }
         }
     }
@@ -168,7 +168,7 @@ public final class DecisionLog: Sendable {
                 var text = [UInt8]()
                 text.reserveCapacity(batch.count * 400)
                 for record in batch {
-                    text.append(contentsOf: record.jsonBytes)
+                    record.appendJSON(to: &text)
                     text.append(UInt8(ascii: "\n"))
                 }
                 if Self.writeAll(text, to: descriptor) {

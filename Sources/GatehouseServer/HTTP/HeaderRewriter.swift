@@ -107,8 +107,10 @@ enum HeaderRewriter {
 
         if case .chunked = context.framing { headers.append(("transfer-encoding", "chunked")) }
 
-        priorForwardedFor.append(context.clientIP)
-        headers.append(("x-forwarded-for", priorForwardedFor.joined(separator: ", ")))
+        // Joined only when a trusted proxy sent a chain: the common case allocates nothing.
+        let forwardedFor = priorForwardedFor.isEmpty
+            ? context.clientIP : (priorForwardedFor + [context.clientIP]).joined(separator: ", ")
+        headers.append(("x-forwarded-for", forwardedFor))
         headers.append(("x-forwarded-proto", trustedProto ?? context.scheme))
         if let host = trustedHost ?? context.host { headers.append(("x-forwarded-host", host)) }
         for value in trustedForwarded { headers.append(("forwarded", value)) }
@@ -116,10 +118,11 @@ enum HeaderRewriter {
         for (name, value) in context.addHeaders { headers.append((name, value)) }
         if context.forwardClientCert != .sanitize {
             if let peer = context.peer {
-                trustedClientCertificates.append(peer.forwardedClientCertElement)
                 headers.append(("x-gatehouse-peer-id", peer.spiffeID))
-            }
-            if !trustedClientCertificates.isEmpty {
+                let own = peer.forwardedClientCertElement
+                let chain = trustedClientCertificates.isEmpty ? own : (trustedClientCertificates + [own]).joined(separator: ",")
+                headers.append(("x-forwarded-client-cert", chain))
+            } else if !trustedClientCertificates.isEmpty {
                 headers.append(("x-forwarded-client-cert", trustedClientCertificates.joined(separator: ",")))
             }
         }
