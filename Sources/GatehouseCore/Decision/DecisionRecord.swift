@@ -165,16 +165,18 @@ extension DecisionRecord {
     /// The record as JSON bytes. Hand-written: it runs once per request.
     public func jsonBytes() -> [UInt8] {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
         appendJSON(to: &bytes)
         return bytes
     }
 
     /// The record as one JSON object appended to `bytes` (the log writes a batch into one buffer).
     public func appendJSON(to bytes: inout [UInt8]) {
+        // Taken over and handed back, so appending never copies what is already there
+        // (growth is the array's own, geometric).
         var taken: [UInt8] = []
         swap(&taken, &bytes)
-        if taken.capacity - taken.count < 512 { taken.reserveCapacity(taken.count + 1024) }
-        var json = JSONObjectWriter(continuing: taken)
+        var json = JSONObjectWriter(continuing: consume taken)
         json.field("ts", timestampMillis: timestampMillis)
         json.field("request_id", requestID)
         json.field("listener", listener)

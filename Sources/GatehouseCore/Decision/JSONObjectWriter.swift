@@ -11,21 +11,23 @@ public struct JSONObjectWriter {
     public init(capacity: Int = 512) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(capacity)
-        self.init(continuing: bytes)
+        self.init(continuing: consume bytes)
     }
 
     /// An object appended to `bytes`, which the writer takes over and `finish` hands back:
     /// nested objects and a batch of records share one buffer instead of one array each.
     public init(continuing bytes: consuming [UInt8]) {
+        // Appended to while the parameter holds the only reference: assigned first, the
+        // parameter would still hold one and the append would copy the whole buffer.
+        bytes.append(UInt8(ascii: "{"))
         self.bytes = bytes
-        self.bytes.append(UInt8(ascii: "{"))
     }
 
     /// The bytes so far, leaving this writer's empty (so appending to them copies nothing).
     private mutating func takeBytes() -> [UInt8] {
         var taken: [UInt8] = []
         swap(&taken, &bytes)
-        return taken
+        return consume taken
     }
 
     private mutating func key(_ name: StaticString) {
@@ -111,12 +113,14 @@ public struct JSONObjectWriter {
         Self.appendQuoted(value, to: &bytes)
     }
 
-    public consuming func finish() -> [UInt8] {
+    /// The object's bytes, handed over (the writer is left empty): never a second reference
+    /// to a buffer that is still being appended to, which would copy it.
+    public mutating func finish() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))
-        return bytes
+        return takeBytes()
     }
 
-    public consuming func finishString() -> String {
+    public mutating func finishString() -> String {
         String(decoding: finish(), as: UTF8.self)
     }
 

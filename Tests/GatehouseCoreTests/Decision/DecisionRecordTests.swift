@@ -25,6 +25,37 @@ final class DecisionRecordTests: XCTestCase {
         XCTAssertEqual((object["policy"] as? [String: Any])?["cohort"] as? String, "stable")
     }
 
+    /// The log appends a batch of records to one buffer: each line is the record's own JSON,
+    /// nested objects and arrays included, and nothing before it is disturbed.
+    func testRecordsAppendedToOneBufferAreEachTheirOwnJSON() throws {
+        let records = (0..<3).map { index in
+            var record = DecisionRecord(
+                timestampMillis: 1_795_000_000_000 + Int64(index), requestID: "r\(index)", listener: "public", route: "api",
+                method: "GET", path: "/\(index)", clientIP: "192.0.2.1",
+                peer: .init(spiffeID: "spiffe://prod.example/x", certificateSHA256: "ab"),
+                token: .init(issuer: "idp", subject: "s\(index)", id: nil),
+                decision: .allow, reason: .allowed, status: 200,
+                upstream: .init(name: "app", endpoint: "127.0.0.1:1", status: 200), durationMillis: 1, policyVersion: "v1")
+            record.shadow = [.init(check: .token, decision: .deny, reason: .tokenExpired)]
+            return record
+        }
+        var batch = Array("previous\n".utf8)
+        for record in records {
+            record.appendJSON(to: &batch)
+            batch.append(UInt8(ascii: "\n"))
+        }
+        let lines = String(decoding: batch, as: UTF8.self).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 4)
+        XCTAssertEqual(lines[0], "previous")
+        for (line, record) in zip(lines.dropFirst(), records) {
+            XCTAssertEqual(line, record.jsonLine())
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(object["request_id"] as? String, record.requestID)
+            XCTAssertEqual(((object["shadow"] as? [[String: Any]])?.first)?["reason"] as? String, "token.expired")
+            XCTAssertEqual((object["upstream"] as? [String: Any])?["status"] as? Int, 200)
+        }
+    }
+
     func testControlCharactersAreEscaped() throws {
         var writer = JSONObjectWriter()
         writer.field("k", "a\u{0}b\u{1F}c\u{7F}\u{2028}")
