@@ -82,8 +82,9 @@ public struct TokenRequirement: Sendable, Equatable {
 }
 
 /// A token that passed every check: what later stages need (records, headers, minting,
-/// replay and revocation) and nothing secret.
-public struct VerifiedToken: Sendable, Equatable {
+/// replay and revocation) and nothing secret. A class: it travels through several stages of
+/// every request, and a copy of seven fields was seven reference counts each time.
+public final class VerifiedToken: Sendable, Equatable {
     /// The issuer's config name.
     public let issuerName: String
     public let iss: String
@@ -93,6 +94,21 @@ public struct VerifiedToken: Sendable, Equatable {
     public let scopes: Set<String>
     /// All payload claims, for `claims_to_headers` and the route's claim checks.
     public let claims: [String: JSONValue]
+
+    init(issuerName: String, iss: String, sub: String?, jti: String?, exp: Date, scopes: Set<String>, claims: [String: JSONValue]) {
+        self.issuerName = issuerName
+        self.iss = iss
+        self.sub = sub
+        self.jti = jti
+        self.exp = exp
+        self.scopes = scopes
+        self.claims = claims
+    }
+
+    public static func == (lhs: VerifiedToken, rhs: VerifiedToken) -> Bool {
+        lhs.issuerName == rhs.issuerName && lhs.iss == rhs.iss && lhs.sub == rhs.sub && lhs.jti == rhs.jti
+            && lhs.exp == rhs.exp && lhs.scopes == rhs.scopes && lhs.claims == rhs.claims
+    }
 }
 
 /// Why a token was refused. A value: a bad token is an expected outcome.

@@ -213,7 +213,10 @@ public struct TokenVerifier: Sendable {
         if let name = firstMismatch(requirement.claims, in: token.claims.all) {
             return TokenRefusal(.tokenClaimMismatch, "route requires claim \(printable(name))")
         }
-        if let missing = requirement.scopes.sorted().first(where: { !token.claims.scopes.contains($0) }) {
+        // Sorted only to name the missing scope: the check itself allocates nothing.
+        if !requirement.scopes.allSatisfy(token.claims.scopes.contains),
+            let missing = requirement.scopes.sorted().first(where: { !token.claims.scopes.contains($0) })
+        {
             return TokenRefusal(.tokenScopeMissing, "scope \(printable(missing)) missing")
         }
         if requirement.bind == .mtls {
@@ -230,11 +233,15 @@ public struct TokenVerifier: Sendable {
         return nil
     }
 
+    /// The first required claim (by name, so the detail is stable) that the token lacks or
+    /// does not match; sorted only when there is one.
     private static func firstMismatch(_ required: [String: JSONValue], in claims: [String: JSONValue]) -> String? {
-        required.keys.sorted().first { name in
-            guard let value = claims[name], let expected = required[name] else { return true }
+        func mismatches(_ name: String, _ expected: JSONValue) -> Bool {
+            guard let value = claims[name] else { return true }
             return !value.matches(expected)
         }
+        guard required.contains(where: mismatches) else { return nil }
+        return required.keys.sorted().first { mismatches($0, required[$0]!) }
     }
 
     static func malformed(_ detail: String) -> TokenRefusal { TokenRefusal(.tokenMalformed, detail) }
@@ -247,13 +254,16 @@ public struct TokenVerifier: Sendable {
 }
 
 /// What steps 1-6 established: the issuer whose key signed these claims.
-struct AuthenticatedToken: Sendable {
+/// A class, so a cache hit hands out one reference rather than copying some twenty fields.
+final class AuthenticatedToken: Sendable {
     let issuerName: String
     let clockSkew: TimeInterval
     let maxLifetime: TimeInterval?
     let audiences: Set<String>
     let requiredClaims: [String: JSONValue]
     let claims: TokenClaims
+    /// What a request gets once the per-request checks pass; built once, shared by every hit.
+    let verified: VerifiedToken
 
     init(issuer: TokenIssuer, claims: TokenClaims) {
         self.issuerName = issuer.name
@@ -262,15 +272,12 @@ struct AuthenticatedToken: Sendable {
         self.audiences = issuer.audiences
         self.requiredClaims = issuer.requiredClaims
         self.claims = claims
+        self.verified = VerifiedToken(
+            issuerName: issuer.name, iss: claims.iss, sub: claims.sub, jti: claims.jti,
+            exp: Date(timeIntervalSince1970: claims.exp ?? 0), scopes: claims.scopes, claims: claims.all
+        )
     }
 
     /// Until when a cache may hold it: past `exp` plus skew it is refused anyway.
     var validUntil: Date { Date(timeIntervalSince1970: (claims.exp ?? 0) + clockSkew) }
-
-    var verified: VerifiedToken {
-        VerifiedToken(
-            issuerName: issuerName, iss: claims.iss, sub: claims.sub, jti: claims.jti,
-            exp: Date(timeIntervalSince1970: claims.exp ?? 0), scopes: claims.scopes, claims: claims.all
-        )
-    }
 }
