@@ -237,6 +237,24 @@ struct HTTP1ResponseParser {
         }
     }
 
+    /// Each element of a comma-separated field value, without the spaces and tabs around it
+    /// (empty elements included), in place: `Connection: keep-alive` is on every response.
+    static func forEachListElement(
+        _ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start
+            var last = end
+            while first < last, value[first] == .space || value[first] == .tab { first += 1 }
+            while last > first, value[last - 1] == .space || value[last - 1] == .tab { last -= 1 }
+            try body(UnsafeRawBufferPointer(rebasing: value[first..<last]))
+            start = end + 1
+        }
+    }
+
     static func parseHead(_ bytes: ByteBuffer, noBody: Bool, limits: Limits) throws -> UpstreamResponseHead {
         try bytes.withUnsafeReadableBytes { raw -> UpstreamResponseHead in
             // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
@@ -298,17 +316,16 @@ struct HTTP1ResponseParser {
                 let value = UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd])
                 switch nameBytes.count {
                 case 10 where nameBytes.equalsLowercase("connection"):
-                    for token in value.split(separator: UInt8(ascii: ",")) {
-                        let token = String(decoding: token, as: UTF8.self).trimmingASCIIWhitespace().lowercased()
-                        if token == "close" {
+                    try Self.forEachListElement(value) { token in
+                        if token.equalsLowercase("close") {
                             close = true
-                        } else if token == "keep-alive" {
+                        } else if token.equalsLowercase("keep-alive") {
                             keepAliveToken = true
                         } else if !token.isEmpty {
                             // Bounded, and refused past the bound rather than truncated: a
                             // listed field left out of the list would reach the client.
                             guard listed.count < limits.maxConnectionOptions else { throw Failure.tooManyFields }
-                            listed.append(token)
+                            listed.append(String(decoding: token, as: UTF8.self).lowercased())
                         }
                     }
                 case 14 where nameBytes.equalsLowercase("content-length"):
