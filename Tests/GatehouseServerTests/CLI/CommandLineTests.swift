@@ -78,7 +78,7 @@ final class CommandLineTests: XCTestCase {
             issuers:
               idp:
                 issuer: https://idp.test
-                jwks_file: \(try TestTokens.jwksFile())
+                jwks_file: \(try TestTokens.jwksFile(for: self))
                 audiences: [billing]
             listeners:
               - name: local

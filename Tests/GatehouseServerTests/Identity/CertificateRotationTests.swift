@@ -39,7 +39,7 @@ final class CertificateRotationTests: XCTestCase {
     /// A gateway whose listener serves copies of TestPKI's server certificate and key and
     /// whose prod.example bundle is a copy of TestPKI's ca.pem; client certificates required.
     private func rotatingFixture() async throws -> (GatewayFixture, Rotated) {
-        let rotated = Rotated(directory: NSTemporaryDirectory() + "gatehouse-rotation-\(UUID().uuidString)")
+        let rotated = Rotated(directory: temporaryPath("gatehouse-rotation-"))
         try FileManager.default.createDirectory(atPath: rotated.directory, withIntermediateDirectories: true)
         let pki = self.pki
         try rotated.replace(rotated.certificate, withContentsOf: pki.serverCertificate)
@@ -197,7 +197,7 @@ final class CertificateRotationTests: XCTestCase {
     /// them even when another's own material is broken at the time.
     func testBundleRotationReachesEveryUpstreamVerifyingWithIt() async throws {
         let dev = self.dev
-        let rotated = Rotated(directory: NSTemporaryDirectory() + "gatehouse-rotation-\(UUID().uuidString)")
+        let rotated = Rotated(directory: temporaryPath("gatehouse-rotation-"))
         try FileManager.default.createDirectory(atPath: rotated.directory, withIntermediateDirectories: true)
         try rotated.replace(rotated.prodBundle, withContentsOf: dev[.caCertificate])
         // Upstream `a-billing`'s client certificate lives in the rotated directory; `app`'s does not.

@@ -28,7 +28,7 @@ final class RateLimitEndToEndTests: XCTestCase {
         XCTAssertEqual(limited.header("RateLimit"), #""per-ip";r=0;t=20"#)
         XCTAssertEqual(fixture.upstream.requests.count, 2, "the limited request never reached the upstream")
         // A client waiting for `100 Continue` is refused before it sends its body.
-        let body = NSTemporaryDirectory() + "gatehouse-ratelimit-body-\(UUID().uuidString)"
+        let body = temporaryPath("gatehouse-ratelimit-body-")
         try String(repeating: "x", count: 4096).write(toFile: body, atomically: true, encoding: .utf8)
         let waiting = try Shell.run("/usr/bin/curl", [
             "-sS", "-i", "--cacert", fixture.pki.caCertificate, "-H", "Expect: 100-continue", "--data-binary", "@" + body,
@@ -62,7 +62,7 @@ final class RateLimitEndToEndTests: XCTestCase {
     }
 
     func testEachTokenSubjectHasItsOwnBudget() async throws {
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         let fixture = try await GatewayFixture { config in
             config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: MutualTLS.here)]
             var route = MutualTLS.route("limited", .prefix("/"), peers: nil)

@@ -7,7 +7,7 @@ import XCTest
 /// The watcher's debounce as a plain unit (polls driven by the test), then the real thing.
 final class ConfigFileWatcherTests: XCTestCase {
     private func temporaryFile() throws -> String {
-        let directory = NSTemporaryDirectory() + "gatehouse-watch-\(UUID().uuidString)"
+        let directory = temporaryPath("gatehouse-watch-")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         return directory + "/watched.yaml"
     }

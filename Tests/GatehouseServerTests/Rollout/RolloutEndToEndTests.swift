@@ -57,7 +57,7 @@ final class RolloutEndToEndTests: XCTestCase {
     /// The figure: a 10% canary over 1,000 distinct callers (here: verified token
     /// subjects) puts 10% ± 3% of them in the candidate, and each caller stays where it is.
     func testATenPercentCanaryTakesATenthOfOneThousandCallersAndKeepsEachInItsCohort() async throws {
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         let fixture = try await GatewayFixture(tls: false) { config in
             config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: MutualTLS.here)]
             var stable = MutualTLS.route("orders", .prefix("/"), peers: nil)

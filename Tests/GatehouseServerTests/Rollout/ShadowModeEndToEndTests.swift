@@ -8,7 +8,7 @@ import XCTest
 /// never denying, over real TLS with curl.
 final class ShadowModeEndToEndTests: XCTestCase {
     func testAShadowedTokenLetsAnUnauthenticatedRequestThroughAndRecordsTheWouldBeDenial() async throws {
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         let fixture = try await GatewayFixture { config in
             config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: MutualTLS.here)]
             var route = MutualTLS.route("orders", .prefix("/"), peers: nil)

@@ -11,7 +11,7 @@ final class SharedStateEndToEndTests: XCTestCase {
     private static let secret = "shared-webhook-secret"
 
     private func secretFile() throws -> SecretReference {
-        let path = NSTemporaryDirectory() + "gatehouse-shared-secret-\(UUID().uuidString)"
+        let path = temporaryPath("gatehouse-shared-secret-")
         try Self.secret.write(toFile: path, atomically: true, encoding: .utf8)
         return .file(path)
     }
@@ -20,7 +20,7 @@ final class SharedStateEndToEndTests: XCTestCase {
     /// rate-limited routes (fail open, fail closed), all state in the Redis at `port`.
     private func instance(redisPort: Int, rate: RatePolicy = RatePolicy(count: 100, period: .seconds(1), burst: 5)) async throws -> GatewayFixture {
         let secret = try secretFile()
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         return try await GatewayFixture(tls: false) { config in
             let here = MutualTLS.here
             var redis = RedisConfig(address: HostPort(host: "127.0.0.1", port: redisPort), location: here)
@@ -44,7 +44,7 @@ final class SharedStateEndToEndTests: XCTestCase {
     }
 
     private func deliver(_ fixture: GatewayFixture, body: String, id: String) throws -> Int {
-        let path = NSTemporaryDirectory() + "gatehouse-shared-body-\(UUID().uuidString)"
+        let path = temporaryPath("gatehouse-shared-body-")
         try body.write(toFile: path, atomically: true, encoding: .utf8)
         var arguments = ["-X", "POST", "--data-binary", "@" + path]
         for header in WebhookSender.headers(.github, secret: Self.secret, body: Array(body.utf8), id: id) { arguments += ["-H", header] }
@@ -80,7 +80,7 @@ final class SharedStateEndToEndTests: XCTestCase {
         // second for 10 s (twice the limit each, four times together).
         let count = 1000
         func drive(_ fixture: GatewayFixture) throws -> Process {
-            let list = NSTemporaryDirectory() + "gatehouse-urls-\(UUID().uuidString)"
+            let list = temporaryPath("gatehouse-urls-")
             try String(repeating: "url = \"\(fixture.baseURL)/open/x\"\noutput = \"/dev/null\"\n", count: count).write(toFile: list, atomically: true, encoding: .utf8)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")

@@ -57,7 +57,10 @@ final class RedisServer {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)  // its log, and nothing else
+    }
 
     /// Stops it (SIGTERM, then SIGKILL after 3 s); a later `restart()` uses the same port.
     func stop() {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import XCTest
 
 /// ES256 tokens and their JWKS, made in the tests.
 enum TestTokens {
@@ -21,8 +22,9 @@ enum TestTokens {
         return #"{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","use":"sig","x":"\#(b64(raw[0..<32]))","y":"\#(b64(raw[32..<64]))"}"#
     }
 
-    static func jwksFile() throws -> String {
-        let path = NSTemporaryDirectory() + "gatehouse-jwks-\(UUID().uuidString).json"
+    /// The test issuer's JWKS in a file that `test` removes when it tears down.
+    static func jwksFile(for test: XCTestCase) throws -> String {
+        let path = test.temporaryPath("gatehouse-jwks-", suffix: ".json")
         try jwks(key, kid: "k1").write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -9,7 +9,7 @@ import XCTest
 /// signed in the test.
 final class BearerTokenEndToEndTests: XCTestCase {
     private func fixture(strip: Bool = false, jwks: String? = nil, revoked: String? = nil) async throws -> GatewayFixture {
-        let jwks = try jwks ?? TestTokens.jwksFile()
+        let jwks = try jwks ?? TestTokens.jwksFile(for: self)
         return try await GatewayFixture { config in
             let pki = try! TestPKI.files()
             let here = MutualTLS.here
@@ -98,7 +98,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     /// The issuer rotates its signing key: the new `kid` works without a restart, the old
     /// one stops working, and a broken JWKS file keeps the last good keys.
     func testAnIssuerKeyRotationIsPickedUpWithoutARestart() async throws {
-        let path = try TestTokens.jwksFile()
+        let path = try TestTokens.jwksFile(for: self)
         let fixture = try await fixture(jwks: path)
         defer { Task { await fixture.shutdown() } }
         let old = try TestTokens.token()
@@ -125,7 +125,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     }
 
     func testRevokedTokensAndSubjectsAreRefusedEvenWhenCached() async throws {
-        let revoked = NSTemporaryDirectory() + "gatehouse-revoked-\(UUID().uuidString).txt"
+        let revoked = temporaryPath("gatehouse-revoked-", suffix: ".txt")
         try "jti:t-stolen\n".write(toFile: revoked, atomically: true, encoding: .utf8)
         let fixture = try await fixture(revoked: revoked)
         defer { Task { await fixture.shutdown() } }
@@ -143,7 +143,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     }
 
     func testReplayedTokenIdsAreRefusedAndAFullStoreFailsClosed() async throws {
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         let fixture = try await GatewayFixture(replayCapacity: 2) { config in
             let here = MutualTLS.here
             config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
@@ -168,7 +168,7 @@ final class BearerTokenEndToEndTests: XCTestCase {
     }
 
     func testVerifiedClaimsBecomeHeadersAndClientCopiesAreStripped() async throws {
-        let jwks = try TestTokens.jwksFile()
+        let jwks = try TestTokens.jwksFile(for: self)
         let fixture = try await GatewayFixture { config in
             let here = MutualTLS.here
             config.issuers = [IssuerConfig(name: "idp", issuer: "https://idp.test", jwksFile: jwks, audiences: ["billing"], location: here)]
@@ -193,8 +193,8 @@ final class BearerTokenEndToEndTests: XCTestCase {
     /// `upstream: mint`: the upstream gets a token scoped to its hop, verifiable with the
     /// admin listener's JWKS, and never the inbound one.
     func testMintedTokensReplaceTheInboundOneAndVerifyAgainstTheAdminJWKS() async throws {
-        let jwks = try TestTokens.jwksFile()
-        let keyPath = NSTemporaryDirectory() + "gatehouse-mint-\(UUID().uuidString).pem"
+        let jwks = try TestTokens.jwksFile(for: self)
+        let keyPath = temporaryPath("gatehouse-mint-", suffix: ".pem")
         try P256.Signing.PrivateKey().pemRepresentation.write(toFile: keyPath, atomically: true, encoding: .utf8)
         let fixture = try await GatewayFixture { config in
             let here = MutualTLS.here
@@ -251,8 +251,8 @@ final class BearerTokenEndToEndTests: XCTestCase {
     /// An Ed25519 minting key mints EdDSA tokens; a new key file is picked up without a
     /// restart, and the JWKS keeps the previous key so tokens minted just before still verify.
     func testAnEdDSAMintingKeyRotatesWithoutARestart() async throws {
-        let jwks = try TestTokens.jwksFile()
-        let keyPath = NSTemporaryDirectory() + "gatehouse-mint-\(UUID().uuidString).pem"
+        let jwks = try TestTokens.jwksFile(for: self)
+        let keyPath = temporaryPath("gatehouse-mint-", suffix: ".pem")
         let first = Curve25519.Signing.PrivateKey()
         try first.pemRepresentation.write(toFile: keyPath, atomically: true, encoding: .utf8)
         let fixture = try await GatewayFixture { config in

@@ -15,7 +15,7 @@ final class WebhookEndToEndTests: XCTestCase {
     private static let rotated = "the-new-github-secret"
 
     private func secretFile(_ value: String) throws -> SecretReference {
-        let path = NSTemporaryDirectory() + "gatehouse-webhook-secret-\(UUID().uuidString)"
+        let path = temporaryPath("gatehouse-webhook-secret-")
         try value.write(toFile: path, atomically: true, encoding: .utf8)
         return .file(path)
     }
@@ -44,7 +44,7 @@ final class WebhookEndToEndTests: XCTestCase {
     }
 
     private func bodyFile(_ bytes: [UInt8]) throws -> String {
-        let path = NSTemporaryDirectory() + "gatehouse-webhook-body-\(UUID().uuidString)"
+        let path = temporaryPath("gatehouse-webhook-body-")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
