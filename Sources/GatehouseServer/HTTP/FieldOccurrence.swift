@@ -28,18 +28,17 @@ enum FieldOccurrence: Equatable {
 
 extension HTTPHeaders {
     func occurrence(of lowercaseName: StaticString) -> FieldOccurrence {
-        var found = FieldOccurrence.absent
-        for (name, value) in self where name.equalsLowercase(lowercaseName) {
-            found.add(value)
-            if found == .repeated { break }
-        }
-        return found
+        occurrence { $0.equalsLowercase(lowercaseName) }
     }
 
     /// For a name from configuration (any case).
     func occurrence(of name: String) -> FieldOccurrence {
+        occurrence { $0.equalsIgnoringASCIICase(name) }
+    }
+
+    private func occurrence(where isNamed: (String) -> Bool) -> FieldOccurrence {
         var found = FieldOccurrence.absent
-        for (field, value) in self where field.equalsIgnoringASCIICase(name) {
+        for (name, value) in self where isNamed(name) {
             found.add(value)
             if found == .repeated { break }
         }
