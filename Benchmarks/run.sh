@@ -45,6 +45,8 @@ usage: $0 [options]
                        gatehouse-baseline with the same configuration, interleaved with the
                        others; the summary adds its ratio (an A/B of two builds in one run)
   --peers LIST         comma-separated subset of the scenario's peers (e.g. gatehouse,nginx)
+  --nginx-json-log     the nginx proxy writes a JSON access-log line per request (buffered), as
+                       Gatehouse writes a decision record (default: access_log off)
   --keep               keep the temporary directory (configs, logs)
 EOF
 }
@@ -255,6 +257,7 @@ while [[ $# -gt 0 ]]; do
         --skip-gatehouse) SKIP_GATEHOUSE=1; shift ;;
         --baseline) BASELINE_GATEHOUSE=$2; shift 2 ;;
         --peers) ONLY_PEERS=$2; shift 2 ;;
+        --nginx-json-log) NGINX_JSON_LOG=1; shift ;;
         --keep) KEEP_TMP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -295,6 +298,16 @@ PEER_LABEL[gatehouse-nolimit]="gatehouse (no limit)"
 PEER_LABEL[gatehouse-redis]="gatehouse (redis)"
 PEER_LABEL[gatehouse-baseline]="gatehouse (baseline)"
 "$SCENARIO_FN"
+if [[ -n "${NGINX_JSON_LOG:-}" ]]; then   # an access log as close to a decision record as nginx gets
+    # shellcheck disable=SC2016  # nginx variables, not the shell's
+    NGINX_HTTP_EXTRA+='
+    log_format decision escape=json
+        '"'"'{"ts":"$time_iso8601","request_id":"$request_id","method":"$request_method","path":"$uri",'"'"'
+        '"'"'"client_ip":"$remote_addr","peer":"$ssl_client_s_dn","status":$status,'"'"'
+        '"'"'"upstream":"$upstream_addr","upstream_status":"$upstream_status","duration_ms":$request_time}'"'"';'
+    NGINX_ACCESS_LOG="$TMP/nginx-proxy/access.jsonl decision buffer=64k flush=1s"
+    PEER_LABEL[nginx]="nginx (JSON log)"
+fi
 if [[ -n "$BASELINE_GATEHOUSE" ]]; then   # the same requests as peer gatehouse, another binary
     [[ -x "$BASELINE_GATEHOUSE" ]] || die "--baseline $BASELINE_GATEHOUSE is not an executable file"
     SCENARIO_PEERS+=(gatehouse-baseline)

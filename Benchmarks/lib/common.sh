@@ -213,6 +213,7 @@ NGINX_WORKER_CONNECTIONS=4096     # events { worker_connections } (client + upst
 NGINX_KEEPALIVE_TIMEOUT=120s
 NGINX_MAIN_EXTRA=""               # lines at the top level (e.g. worker_rlimit_nofile)
 NGINX_HTTP_EXTRA=""               # lines in its http {} block (e.g. log_format)
+NGINX_ACCESS_LOG="off"            # its access_log directive's arguments (run.sh --nginx-json-log)
 
 # Knobs of the Gatehouse config (YAML lines, already indented; empty = none):
 gatehouse_root_extra=""           # top level, e.g. trust_domains:
@@ -303,7 +304,6 @@ error_log $d/error.log warn;
 $NGINX_MAIN_EXTRA
 events { worker_connections $NGINX_WORKER_CONNECTIONS; }
 http {
-    access_log off;
     keepalive_requests 10000000;
     keepalive_timeout $NGINX_KEEPALIVE_TIMEOUT;
     client_body_temp_path $d/client_body;
@@ -312,6 +312,7 @@ http {
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
     $NGINX_HTTP_EXTRA
+    access_log $NGINX_ACCESS_LOG;
     upstream origin {
         server 127.0.0.1:$UPSTREAM_PORT;
         keepalive 64;
