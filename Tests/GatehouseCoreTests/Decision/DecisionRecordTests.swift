@@ -64,6 +64,29 @@ final class DecisionRecordTests: XCTestCase {
         XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)))
     }
 
+    /// The escape check reads eight bytes at a time: every byte that needs escaping is found
+    /// at every offset of values around the word size, and plain values are copied as they are.
+    func testEveryEscapeIsFoundAtEveryOffset() throws {
+        let escapes: [(String, String)] = [
+            ("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{1}", #"\u0001"#), ("\u{7F}", #"\u007f"#), ("\u{2028}", #"\u2028"#),
+        ]
+        for length in 1...20 {
+            for offset in 0..<length {
+                for (raw, escaped) in escapes {
+                    let value = String(repeating: "a", count: offset) + raw + String(repeating: "b", count: length - offset - 1)
+                    var writer = JSONObjectWriter()
+                    writer.field("k", value)
+                    let expected = String(repeating: "a", count: offset) + escaped + String(repeating: "b", count: length - offset - 1)
+                    XCTAssertEqual(writer.finishString(), #"{"k":""# + expected + #""}"#, "\(raw.debugDescription) at \(offset)")
+                }
+            }
+            let plain = String(repeating: "é/z~", count: length)
+            var writer = JSONObjectWriter()
+            writer.field("k", plain)
+            XCTAssertEqual(writer.finishString(), #"{"k":""# + plain + #""}"#)
+        }
+    }
+
     func testRFC3339AgainstFoundation() {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
