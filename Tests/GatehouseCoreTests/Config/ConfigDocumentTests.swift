@@ -7,6 +7,7 @@ final class ConfigDocumentTests: XCTestCase {
     private func directory() throws -> String {
         let path = NSTemporaryDirectory() + "gatehouse-document-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
 
