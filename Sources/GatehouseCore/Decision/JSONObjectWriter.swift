@@ -76,14 +76,6 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// A string already known to need no escaping (e.g. a formatted timestamp).
-    public mutating func field(_ name: StaticString, plainASCII value: [UInt8]) {
-        key(name)
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: value)
-        bytes.append(UInt8(ascii: "\""))
-    }
-
     public mutating func object(_ name: StaticString, _ body: (inout JSONObjectWriter) -> Void) {
         key(name)
         var inner = JSONObjectWriter(continuing: takeBytes())

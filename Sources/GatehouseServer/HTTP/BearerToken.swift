@@ -13,31 +13,21 @@ enum BearerToken {
     /// Byte-level on purpose: this runs on every request over a token of up to 8 KiB, and
     /// `Character`-level splitting (grapheme breaking) of it cost about a microsecond.
     static func extract(from headers: HTTPHeaders, source: TokenSource) -> Extracted {
-        switch source {
-        case .authorizationBearer:
-            // Two Authorization headers: which one would the upstream read? Refuse.
-            switch headers.occurrence(of: "authorization") {
-            case .absent: return .missing
-            case .repeated: return .malformed
-            case .once(let value): return bearerCredentials(value)
+        switch headers.occurrence(of: headerName(source)) {
+        case .absent: return .missing
+        // Two copies of the header: which one would the upstream read? Refuse.
+        case .repeated: return .malformed
+        case .once(let value):
+            guard source == .authorizationBearer else { return checkedToken(value[...]) }
+            guard let space = value.utf8.firstIndex(of: 0x20), value[..<space].equalsLowercase("bearer") else {
+                return .malformed
             }
-        case .header(let name):
-            switch headers.occurrence(of: name) {
-            case .absent: return .missing
-            case .repeated: return .malformed
-            case .once(let value):
-                guard !value.isEmpty, !ASCII.contains(0x20, in: value[...]) else { return .malformed }
-                return .token(value[...])
-            }
+            return checkedToken(value[value.utf8.index(after: space)...])
         }
     }
 
-    /// `Bearer <token>`: the scheme in any case, one space, a token without spaces.
-    private static func bearerCredentials(_ value: String) -> Extracted {
-        guard let space = value.utf8.firstIndex(of: 0x20), value[..<space].equalsLowercase("bearer") else {
-            return .malformed
-        }
-        let token = value[value.utf8.index(after: space)...]
+    /// A token: not empty, no spaces (`Bearer  x` and `a b` are malformed).
+    private static func checkedToken(_ token: Substring) -> Extracted {
         guard !token.isEmpty, !ASCII.contains(0x20, in: token) else { return .malformed }
         return .token(token)
     }

@@ -49,14 +49,8 @@ extension HTTPHeaders {
 extension StringProtocol {
     /// ASCII case-insensitive comparison against a lowercase literal, without allocating.
     func equalsLowercase(_ lowercase: StaticString) -> Bool {
-        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        let literal = lowercase.utf8Start
-        var index = 0
-        for byte in utf8 {
-            guard ASCII.lowercased(byte) == literal[index] else { return false }
-            index += 1
-        }
-        return true
+        utf8.withContiguousStorageIfAvailable { UnsafeRawBufferPointer($0).equalsLowercase(lowercase) }
+            ?? Array(utf8).withUnsafeBytes { $0.equalsLowercase(lowercase) }
     }
 
     func equalsIgnoringASCIICase(_ other: some StringProtocol) -> Bool {

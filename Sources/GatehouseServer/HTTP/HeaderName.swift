@@ -53,11 +53,7 @@ enum HeaderName: Equatable {
         let count = lowercase.utf8CodeUnitCount
         guard bytes.count >= count else { return false }
         let literal = lowercase.utf8Start
-        for index in 0..<count {
-            var byte = bytes[index]
-            if byte >= 0x41 && byte <= 0x5A { byte |= 0x20 }
-            if byte != literal[index] { return false }
-        }
+        for index in 0..<count where ASCII.lowercased(bytes[index]) != literal[index] { return false }
         return true
     }
 }

@@ -5,7 +5,7 @@ enum RolloutEventRecord {
     /// `{"ts":...,"event":"rollout.rolled_back","cause":...,"policy":{...},"figures":{...}}`.
     static func rolledBack(_ rollout: RolloutRuntime, cause: String, figures: RolloutFigures?) -> [UInt8] {
         var json = JSONObjectWriter()
-        json.field("ts", plainASCII: RFC3339.bytes(millisecondsSinceEpoch: WallClock.nowMillis()))
+        json.field("ts", timestampMillis: WallClock.nowMillis())
         json.field("event", "rollout.rolled_back")
         json.field("cause", cause)
         json.object("policy") { policy in
@@ -20,7 +20,7 @@ enum RolloutEventRecord {
     /// `{"ts":...,"event":"rollout.promoted","policy":{...}}`.
     static func promoted(_ rollout: RolloutRuntime) -> [UInt8] {
         var json = JSONObjectWriter()
-        json.field("ts", plainASCII: RFC3339.bytes(millisecondsSinceEpoch: WallClock.nowMillis()))
+        json.field("ts", timestampMillis: WallClock.nowMillis())
         json.field("event", "rollout.promoted")
         json.object("policy") { policy in
             policy.field("stable", rollout.stableVersion)
