@@ -5,13 +5,7 @@ import NIOCore
 /// header is never turned into a `String` on the way through.
 struct UpstreamResponseHead {
     /// How the response body is delimited on the upstream connection.
-    enum Framing: Equatable {
-        case none
-        case contentLength(Int)
-        case chunked
-        /// No length: the body ends when the upstream closes (never reused).
-        case untilClose
-    }
+    typealias Framing = HTTP1BodyDecoder.Framing
 
     /// One `name: value` line; ranges index `bytes`' readable bytes, the value without OWS.
     struct Field {
