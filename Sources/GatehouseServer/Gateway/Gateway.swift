@@ -432,16 +432,8 @@ public final class Gateway: Sendable {
             recordRefusal(.requestTimeout, 408, nil)
         }
         try pipeline.addHandler(timeouts)
-        let limits = listener.config.limits
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        // NIO counts the request line as a field; the gateway's own checks give the precise status.
-        decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderBytes, limits.maxURIBytes)
-        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes + limits.maxURIBytes
-        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount + 1
-        // No response encoder: GatewayHandler writes response bytes itself (`ResponseBytes`),
-        // queues pipelined requests and answers protocol errors.
-        try pipeline.addHandler(
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+        // No HTTP codec: GatewayHandler parses requests (`HTTP1RequestParser`) and writes
+        // responses as bytes (`ResponseBytes`) itself.
         try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, peerSlot: peerSlot, timeouts: timeouts))
     }
 

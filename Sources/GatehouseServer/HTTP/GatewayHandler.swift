@@ -12,12 +12,13 @@ import Glibc
 /// The per-connection heart of the data path: validate → normalise → route → decide →
 /// forward → respond, writing one decision record per request.
 ///
-/// It handles one request at a time; requests a client pipelines behind it wait in a bounded
-/// queue (`PipelinedRequests`). Upstream connections run on this connection's event loop, so
+/// It reads the client's bytes itself (`HTTP1RequestParser`) and handles one request at a
+/// time: requests a client pipelines behind it wait unparsed, up to a bound, until the
+/// exchange in flight ends. Upstream connections run on this connection's event loop, so
 /// both sides are driven from here without locks. Backpressure runs both ways: when the
 /// side being written to stops being writable, reads on the other side are withheld.
 final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     // No response encoder below: responses are written as bytes (`ResponseBytes`).
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -57,6 +58,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     /// Request bytes discarded after a deny before the connection is closed instead.
     private static let maxDiscardBytes = 1 << 20
+    /// Unparsed bytes held (requests pipelined behind the one in flight) before client reads
+    /// stop until the exchange ends. Clients rarely pipeline, so reads go on until then.
+    static let maxHeldInputBytes = 64 * 1024
 
     private let dependencies: Dependencies
     private let client: ClientAddress
@@ -75,12 +79,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var responseTimer: DeadlineTimer?
     /// Client reads are withheld while the upstream cannot take more (or is not connected yet)...
     private var clientReadsPausedForUpstream = false
-    /// ...or while the pipelined-request queue is full.
+    /// ...or while `maxHeldInputBytes` of pipelined requests wait.
     private var clientReadsPausedForPipeline = false
     private var clientReadPending = false
     /// The current request's `.end` has arrived: anything more belongs to the next request.
     private var requestEndSeen = false
-    private var pipelined = PipelinedRequests()
+    private var parser: HTTP1RequestParser
+    /// Client bytes not parsed yet: the rest of a read, requests pipelined behind the one in flight.
+    private var input = ByteBuffer()
     /// Draining on shutdown: finish the exchange in flight, then close.
     private var quiescing = false
     private var upstreamNeedsFlush = false
@@ -96,6 +102,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         self.peerSlot = peerSlot
         self.clientIsTrustedProxy = dependencies.listener.isTrustedProxy(client)
         self.timeouts = timeouts
+        self.parser = HTTP1RequestParser(limits: .init(dependencies.listener.config.limits))
     }
 
     private let listener: ListenerRuntime
@@ -113,42 +120,49 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if state == .closed || quiescing && state == .idle { return }
-        if !pipelined.isEmpty || (state != .idle && requestEndSeen) {
-            // A pipelined request behind the exchange in flight: hold it.
-            if quiescing { return }
-            pipelined.append(.part(part))
-            if pipelined.isFull { clientReadsPausedForPipeline = true }
-            return
+        if state == .closed || quiescing && state == .idle || parser.hasFailed { return }
+        var bytes = unwrapInboundIn(data)
+        if input.readableBytes == 0 {
+            input = bytes
+        } else {
+            input.writeBuffer(&bytes)
         }
-        deliver(part, context: context)
-    }
-
-    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            requestEndSeen = false
-            receivedHead(head, context: context)
-        case .body(let body):
-            receivedBody(body, context: context)
-        case .end:
-            requestEndSeen = true
-            receivedEnd(context: context)
+        parseInput(context: context)
+        if input.readableBytes > 0 {
+            // Held across reads: our own copy, so the read buffer (TLS's) is not kept from reuse.
+            input = context.channel.allocator.buffer(buffer: input)
         }
     }
 
-    /// Runs the pipelined requests held while the previous exchange was in flight.
-    private func deliverPipelined(context: ChannelHandlerContext) {
-        while state == .idle || (state != .closed && !requestEndSeen), let event = pipelined.popFirst() {
+    /// Hands the parsed request to the exchange: the current request's parts while it is
+    /// under way; the next request only once the exchange before it has ended.
+    private func parseInput(context: ChannelHandlerContext) {
+        while state == .idle || (state != .closed && !requestEndSeen) {
+            if quiescing && state == .idle { return }
+            let event: HTTP1RequestParser.Event
+            do {
+                guard let parsed = try parser.next(from: &input) else { break }
+                event = parsed
+            } catch {
+                input.clear()
+                handleParserError(error, context: context)
+                return
+            }
             switch event {
-            case .part(let part): deliver(part, context: context)
-            case .parserError(let error): handleParserError(error, context: context)
+            case .head(let head):
+                requestEndSeen = false
+                receivedHead(head, context: context)
+            case .body(let body):
+                receivedBody(body, context: context)
+            case .end:
+                requestEndSeen = true
+                receivedEnd(context: context)
             }
         }
-        if clientReadsPausedForPipeline && !pipelined.isFull {
-            clientReadsPausedForPipeline = false
-            resumeClientReadsIfUnblocked()
+        let full = input.readableBytes >= Self.maxHeldInputBytes
+        if full != clientReadsPausedForPipeline {
+            clientReadsPausedForPipeline = full
+            if !full { resumeClientReadsIfUnblocked() }
         }
     }
 
@@ -156,7 +170,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now; a busy one after its response.
             quiescing = true
-            pipelined.removeAll()
+            input.clear()
             if state == .idle {
                 closeClient(context: context)
             } else {
@@ -189,21 +203,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard let parserError = error as? HTTPParserError else {
-            // Transport errors (reset, TLS alert): the connection is gone.
-            context.close(promise: nil)
-            return
-        }
-        if !pipelined.isEmpty || (state != .idle && requestEndSeen) {
-            // Bad bytes after a complete request: answer them in turn, after the exchange in flight.
-            pipelined.append(.parserError(parserError))
-            return
-        }
-        handleParserError(parserError, context: context)
+        // Transport errors (reset, TLS alert): the connection is gone.
+        context.close(promise: nil)
     }
 
-    private func handleParserError(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
-        let reason = Self.reason(for: parserError)
+    /// A request the parser refused: answered in turn (after any exchange before it), and the
+    /// connection closed, since where the next request would start is no longer known.
+    private func handleParserError(_ failure: HTTP1RequestParser.Failure, context: ChannelHandlerContext) {
+        let reason = failure.reason
         switch state {
         case .idle:
             if exchange == nil { exchange = newExchange() }
@@ -908,7 +915,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private func lingerThenClose(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         context.close(mode: .output, promise: nil)
-        pipelined.removeAll()
+        input.clear()
         clientReadsPausedForUpstream = false
         clientReadsPausedForPipeline = false
         if clientReadPending {
@@ -941,8 +948,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             return
         }
         timeouts?.requestFinished()
-        if !pipelined.isEmpty, let context {
-            deliverPipelined(context: context)
+        if input.readableBytes > 0, let context {
+            parseInput(context: context)
         }
         resumeClientReadsIfUnblocked()
     }
@@ -1030,15 +1037,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if request.expectsContinue { return true }
         if case .contentLength(let length) = request.framing { return length > maxDiscardBytes }
         return false
-    }
-
-    static func reason(for error: HTTPParserError) -> ReasonCode {
-        switch error {
-        case .headerOverflow: return .requestHeadersTooLarge
-        case .unexpectedContentLength, .invalidContentLength, .invalidChunkSize:
-            return .requestAmbiguousFraming
-        default: return .requestMalformed
-        }
     }
 }
 

@@ -150,10 +150,8 @@ struct HTTP1ResponseParser {
         do {
             guard let head = try headReader.read(from: &buffer) else { return nil }
             bytes = head
-        } catch .bareLineFeed {
-            throw fail(.malformedField)
-        } catch .tooLarge {
-            throw fail(.headTooLarge)
+        } catch {
+            throw fail(error == .tooLarge ? .headTooLarge : .malformedField)
         }
         do {
             return try Self.parseHead(bytes, noBody: noBody, limits: limits)
