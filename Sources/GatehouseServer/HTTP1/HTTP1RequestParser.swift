@@ -16,7 +16,7 @@ import NIOHTTP1
 /// it stay unparsed in the caller's buffer.
 struct HTTP1RequestParser {
     struct Limits {
-        /// Method, target and version; a longer request line is answered 414.
+        /// Method, target, version and the CRLF ending them; a longer request line is answered 414.
         var maxRequestLineBytes: Int
         /// The whole head; a longer one is answered 431.
         var maxHeadBytes: Int
