@@ -152,7 +152,8 @@ struct HTTP1BodyDecoder {
             lineLength += 1
             guard lineLength <= limits.maxChunkLineBytes else { throw .malformedChunk }
             if sawCR {
-                guard byte == .lf, chunkDigits > 0 else { throw .malformedChunk }
+                // Whitespace after the size is allowed only before a `;` (BWS in chunk-ext).
+                guard byte == .lf, chunkDigits > 0, !afterChunkSizeSpace || inChunkExtension else { throw .malformedChunk }
                 return true
             }
             if byte == .cr {

@@ -790,7 +790,7 @@ final class HTTP1RequestParserTests: XCTestCase {
     // MARK: Rejections: chunked body
 
     func testMalformedChunkSizeLinesAreRejected() {
-        for line in ["5 6", "5\t6", "5 g", "g", "5g", "", "-5", "0x5", ";ext", " 5", "0000000000000005", "5;a\u{01}b", "5;a\u{7F}"] {
+        for line in ["5 6", "5\t6", "5 g", "5 ", "5\t", "g", "5g", "", "-5", "0x5", ";ext", " 5", "0000000000000005", "5;a\u{01}b", "5;a\u{7F}"] {
             assertRejected(Self.chunkedHead + line + "\r\nhello\r\n0\r\n\r\n", .malformedChunk, reason: Reason.ambiguousFraming)
         }
     }

@@ -658,7 +658,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
     func testWhitespaceAfterTheChunkSizeMustLeadToAnExtension() {
         // chunk-size [ BWS ";" ... ]: after the size, whitespace may only precede a `;`.
         // "5 6" must not be read as size 5 (another parser may see 0x56, or refuse it).
-        for line in ["5 6", "5\t6", "5 g", "5 =x", "5 \t 6;x"] {
+        for line in ["5 6", "5\t6", "5 g", "5 =x", "5 \t 6;x", "5 ", "5\t", "5 \t "] {
             assertRejected(Self.chunkedHead + line + "\r\nhello\r\n0\r\n\r\n", .malformedChunk)
         }
         assertEverySplit(
