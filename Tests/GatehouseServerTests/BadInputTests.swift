@@ -186,6 +186,24 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(responses.map(\.body), (0..<count).map { #"{"path":"/q\#($0)","body_bytes":0}"# })
     }
 
+    func testAFullBufferOfPipelinedRequestsRefusedAtOnceIsAnsweredInOrder() async throws {
+        // Each is refused without going upstream, so each exchange ends inside the parse of
+        // the one read: the next one must follow in the same loop, not a nested one each.
+        let fixture = try await GatewayFixture(tls: false) { $0.routes[0].match.methods = ["GET"] }
+        defer { Task { await fixture.shutdown() } }
+        let client = try RawHTTPClient(port: fixture.port, receiveTimeout: 20)
+        let request = "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+        let count = GatewayHandler.maxHeldInputBytes / request.utf8.count
+        client.send(String(repeating: request, count: count) + "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+        let responses = client.readResponses(count + 1)
+        XCTAssertEqual(responses.count, count + 1)
+        XCTAssertEqual(Set(responses.dropLast().map(\.status)), [404])
+        XCTAssertEqual(responses.last?.status, 200)
+        XCTAssertEqual(fixture.upstream.waitForRequests(1).map(\.head.uri), ["/last"])
+        let records = fixture.records(atLeast: count + 1)
+        XCTAssertEqual(records.filter { $0["reason"] as? String == "route.not_found" }.count, count)
+    }
+
     func testAMalformedRequestPipelinedBehindAGoodOneIsAnsweredAfterIt() async throws {
         let fixture = try await GatewayFixture(tls: false)
         defer { Task { await fixture.shutdown() } }

@@ -85,8 +85,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// The current request's `.end` has arrived: anything more belongs to the next request.
     private var requestEndSeen = false
     private var parser: HTTP1RequestParser
-    /// Client bytes not parsed yet: the rest of a read, requests pipelined behind the one in flight.
-    private var input = ByteBuffer()
+    private var input = ClientInput()
+    /// `parseInput` is running: an exchange that ends inside it lets its loop go on to the
+    /// next request, instead of starting a nested parse (pipelined requests refused one
+    /// after another would otherwise nest once each).
+    private var parsing = false
     /// Draining on shutdown: finish the exchange in flight, then close.
     private var quiescing = false
     private var upstreamNeedsFlush = false
@@ -121,30 +124,24 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state == .closed || quiescing && state == .idle || parser.hasFailed { return }
-        var bytes = unwrapInboundIn(data)
-        if input.readableBytes == 0 {
-            input = bytes
-        } else {
-            input.writeBuffer(&bytes)
-        }
+        input.append(unwrapInboundIn(data))
         parseInput(context: context)
-        if input.readableBytes > 0 {
-            // Held across reads: our own copy, so the read buffer (TLS's) is not kept from reuse.
-            input = context.channel.allocator.buffer(buffer: input)
-        }
     }
 
     /// Hands the parsed request to the exchange: the current request's parts while it is
     /// under way; the next request only once the exchange before it has ended.
     private func parseInput(context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
         while state == .idle || (state != .closed && !requestEndSeen) {
-            if quiescing && state == .idle { return }
+            if quiescing && state == .idle { break }
             let event: HTTP1RequestParser.Event
             do {
-                guard let parsed = try parser.next(from: &input) else { break }
+                guard let parsed = try parser.next(from: &input.bytes) else { break }
                 event = parsed
             } catch {
-                input.clear()
+                input.discard()
                 handleParserError(error, context: context)
                 return
             }
@@ -159,7 +156,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 receivedEnd(context: context)
             }
         }
-        let full = input.readableBytes >= Self.maxHeldInputBytes
+        input.endOfRead(allocator: context.channel.allocator)
+        let full = input.count >= Self.maxHeldInputBytes
         if full != clientReadsPausedForPipeline {
             clientReadsPausedForPipeline = full
             if !full { resumeClientReadsIfUnblocked() }
@@ -170,7 +168,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now; a busy one after its response.
             quiescing = true
-            input.clear()
+            input.discard()
             if state == .idle {
                 closeClient(context: context)
             } else {
@@ -915,7 +913,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private func lingerThenClose(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         context.close(mode: .output, promise: nil)
-        input.clear()
+        input.discard()
         clientReadsPausedForUpstream = false
         clientReadsPausedForPipeline = false
         if clientReadPending {
@@ -948,7 +946,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             return
         }
         timeouts?.requestFinished()
-        if input.readableBytes > 0, let context {
+        if input.count > 0, let context {
             parseInput(context: context)
         }
         resumeClientReadsIfUnblocked()
