@@ -53,6 +53,8 @@ struct HTTP1BodyDecoder {
     /// Whitespace followed the chunk size: only more of it, a `;` or the CRLF may come.
     private var afterChunkSizeSpace = false
     private var trailerBytes = 0
+    /// The trailer line being read has passed its colon.
+    private var inTrailerValue = false
 
     init(framing: Framing, limits: Limits) {
         self.limits = limits
@@ -177,7 +179,10 @@ struct HTTP1BodyDecoder {
         return false
     }
 
-    /// Trailer fields up to the blank line, dropped; true once the blank line arrived.
+    /// Trailer fields up to the blank line, dropped; true once the blank line arrived. Each
+    /// line must be a well-formed `name: value` field line (a token, a colon, field content):
+    /// where a chunked body ends must not depend on how a parser treats a malformed trailer
+    /// (`0\r\nGET /x HTTP/1.1\r\n...` would be a second request to one that skips them).
     private mutating func readTrailers(from buffer: inout ByteBuffer) throws(Failure) -> Bool {
         while let byte = buffer.readInteger(as: UInt8.self) {
             trailerBytes += 1
@@ -187,10 +192,21 @@ struct HTTP1BodyDecoder {
                 if lineLength == 0 { return true }
                 lineLength = 0
                 sawCR = false
+                inTrailerValue = false
             } else if byte == .cr {
+                // Either the blank line, or the end of a line that reached its value.
+                guard lineLength == 0 || inTrailerValue else { throw .malformedChunk }
                 sawCR = true
-            } else {
+            } else if inTrailerValue {
                 guard byte.isFieldContent else { throw .malformedChunk }
+                lineLength += 1
+            } else if byte == UInt8(ascii: ":") {
+                guard lineLength > 0 else { throw .malformedChunk }
+                inTrailerValue = true
+                lineLength += 1
+            } else {
+                // The name: no leading whitespace (obs-fold), none before the colon.
+                guard byte.isTokenCharacter else { throw .malformedChunk }
                 lineLength += 1
             }
         }

@@ -204,6 +204,9 @@ struct HTTP1RequestParser {
             var fields: [(String, String)] = []
             fields.reserveCapacity(8)
             var framingFields = RequestValidator.FramingFields()
+            // A tab after a framing value: llhttp, among others, refuses it; a front proxy that
+            // ignored the field would end the body elsewhere, so it is refused here too.
+            var framingWhitespace = false
             while raw[index] != .cr {
                 // A line starting with whitespace is obs-fold: refused (RFC 9112 §5.2).
                 let nameStart = index
@@ -228,14 +231,19 @@ struct HTTP1RequestParser {
                 guard fields.count < limits.maxFields else { return .failure(.tooManyFields) }
                 let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[valueStart..<valueEnd]), as: UTF8.self)
                 switch name.count {
-                case 14 where name.equalsLowercase("content-length"): framingFields.contentLength.add(value)
-                case 17 where name.equalsLowercase("transfer-encoding"): framingFields.transferEncoding.add(value)
+                case 14 where name.equalsLowercase("content-length"):
+                    framingFields.contentLength.add(value)
+                    framingWhitespace = framingWhitespace || Self.hasTab(raw, valueStart..<index - 2)
+                case 17 where name.equalsLowercase("transfer-encoding"):
+                    framingFields.transferEncoding.add(value)
+                    framingWhitespace = framingWhitespace || Self.hasTab(raw, valueStart..<index - 2)
                 default: break
                 }
                 fields.append((String(decoding: name, as: UTF8.self), value))
             }
             guard raw[index + 1] == .lf, index + 2 == raw.count else { return .failure(.malformedField) }
 
+            if framingWhitespace { return .failure(.ambiguousFraming) }
             let framing: HTTP1BodyDecoder.Framing
             switch RequestValidator.framing(framingFields, versionMinor: versionMinor) {
             case .failure: return .failure(.ambiguousFraming)
@@ -247,6 +255,10 @@ struct HTTP1RequestParser {
             return .success((HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields)), framing))
         }
         return try parsed.get()
+    }
+
+    private static func hasTab(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        raw[range].contains(.tab)
     }
 
     /// The common methods without building a `String` to look them up.

@@ -831,6 +831,27 @@ final class HTTP1RequestParserTests: XCTestCase {
         assertRejected(Self.chunkedHead + "0\r\n" + big, .trailersTooLarge, reason: Reason.headersTooLarge, limits: trailerLimits)
     }
 
+    func testATrailerLineThatIsNotAFieldLineIsRejected() {
+        // Where a chunked body ends must not depend on how a parser reads a malformed trailer:
+        // one that skips trailers would take the first one here for a second request.
+        let lines = ["GET /hidden HTTP/1.1", "NoColon", " X: leading space", "\tX: leading tab", "X : space before colon",
+            ": empty name", "X\u{7F}: y", "X\"y: z", "X: a\u{01}b"]
+        for trailer in lines {
+            assertRejected(
+                Self.chunkedHead + "0\r\n" + trailer + "\r\nHost: a\r\n\r\n", .malformedChunk, reason: Reason.ambiguousFraming)
+        }
+    }
+
+    func testATabAfterAFramingValueIsAmbiguousButASpaceIsNot() {
+        // llhttp refuses the tab; a front proxy that ignored the field would end the body elsewhere.
+        assertRejected("POST / HTTP/1.1\r\nContent-Length: 5\t\r\n\r\nhello", .ambiguousFraming, reason: Reason.ambiguousFraming)
+        assertRejected(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", .ambiguousFraming, reason: Reason.ambiguousFraming)
+        assertEverySplit(
+            "POST / HTTP/1.1\r\nContent-Length: 5 \r\n\r\nhello",
+            expect: .request(.POST, "/", fields: ["Content-Length: 5"], body: "hello"))
+    }
+
     func testTrailersWithinTheLimitAreDropped() {
         assertEverySplit(
             Self.chunkedHead + "1\r\nx\r\n0\r\nX-Small: t\r\n\r\n", limits: trailerLimits,

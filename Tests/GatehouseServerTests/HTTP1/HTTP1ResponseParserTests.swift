@@ -691,6 +691,12 @@ final class HTTP1ResponseParserTests: XCTestCase {
             expect: .response(200, "OK", fields: ["Transfer-Encoding: chunked"], framing: .chunked, keepAlive: true, body: "hello"))
     }
 
+    func testATrailerLineThatIsNotAFieldLineIsRejected() {
+        for trailer in ["HTTP/1.1 200 OK", "NoColon", " X: leading space", "X : space before colon", ": empty name", "X: a\u{01}b"] {
+            assertRejected(Self.chunkedHead + "5\r\nhello\r\n0\r\n" + trailer + "\r\n\r\n", .malformedChunk)
+        }
+    }
+
     func testTrailersLargerThanTheLimitAreRejected() {
         let limits = Parser.Limits(maxTrailerBytes: 32)
         let big = "X-Big: " + String(repeating: "t", count: 40) + "\r\n"
