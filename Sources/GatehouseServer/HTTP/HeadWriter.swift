@@ -24,7 +24,7 @@ struct HeadWriter {
     }
 
     mutating func append(_ text: String) {
-        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
             append(UnsafeRawBufferPointer(bytes))
         }
         if copied == nil {
