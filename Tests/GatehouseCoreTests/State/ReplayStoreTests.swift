@@ -47,7 +47,7 @@ final class ReplayStoreTests: XCTestCase {
         let capacity = 200
         let store = InMemoryReplayStore(capacity: capacity, now: now)
         var model: [String: Date] = [:]
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)
         var clock = now
         var refused = 0
         for step in 0..<50_000 {
@@ -74,18 +74,5 @@ final class ReplayStoreTests: XCTestCase {
     func testAMillionEntriesFitInAboutThirtyTwoBytesEach() {
         let store = InMemoryReplayStore(capacity: 1_000_000)
         XCTAssertLessThanOrEqual(store.allocatedBytes, 1_000_000 * 33)
-    }
-}
-
-/// A deterministic generator, so a failure reproduces.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

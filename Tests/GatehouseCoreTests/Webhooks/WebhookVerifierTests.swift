@@ -272,18 +272,6 @@ final class WebhookVerifierTests: XCTestCase {
 final class WebhookHostileHeaderTests: XCTestCase {
     private typealias Support = WebhookTestSupport
 
-    /// A fixed-seed generator, so a failure reproduces.
-    private struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testRandomSignatureHeadersAreRefused() throws {
         let alphabet = Array("v0123456789abcdefABCDEF=,. t1asha256+/_-\t{}:\u{7F}é".unicodeScalars)
         let key = Data("0123456789abcdef01234567".utf8).base64EncodedString()
@@ -294,7 +282,7 @@ final class WebhookHostileHeaderTests: XCTestCase {
             (try Support.verifier(.shopify, secrets: ["s"]), "x-shopify-hmac-sha256"),
             (try Support.verifier(.standard, secrets: ["whsec_" + key]), "webhook-signature"),
         ]
-        var random = SplitMix64(state: 20_261_122)
+        var random = SplitMix64(seed: 20_261_122)
         for _ in 0..<2000 {
             let length = Int.random(in: 0...120, using: &random)
             var value = String.UnicodeScalarView()
