@@ -428,10 +428,9 @@ public final class Gateway: Sendable {
             )
         }
         if tls != nil { try pipeline.addHandler(WriteCoalescingHandler()) }
-        let timeouts = ConnectionTimeoutHandler(timeouts: listener.config.timeouts) {
+        let timeouts = ConnectionTimeouts(timeouts: listener.config.timeouts) {
             recordRefusal(.requestTimeout, 408, nil)
         }
-        try pipeline.addHandler(timeouts)
         // No HTTP codec: GatewayHandler parses requests (`HTTP1RequestParser`) and writes
         // responses as bytes (`ResponseBytes`) itself.
         try pipeline.addHandler(GatewayHandler(dependencies: dependencies, client: client, peerSlot: peerSlot, timeouts: timeouts))

@@ -67,7 +67,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private let clientIsTrustedProxy: Bool
     /// The TLS handshake's verified client certificate lands here (before any request).
     private let peerSlot: PeerSlot?
-    private let timeouts: ConnectionTimeoutHandler?
+    private let timeouts: ConnectionTimeouts?
     private var state = State.idle
     private var exchange: Exchange?
     private var snapshot: GatewaySnapshot?
@@ -98,7 +98,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// Per-connection id source: seeded once, no syscall per request.
     private var random = FastRandom()
 
-    init(dependencies: Dependencies, client: ClientAddress, peerSlot: PeerSlot? = nil, timeouts: ConnectionTimeoutHandler?) {
+    init(dependencies: Dependencies, client: ClientAddress, peerSlot: PeerSlot? = nil, timeouts: ConnectionTimeouts?) {
         self.dependencies = dependencies
         self.listener = dependencies.listener
         self.client = client
@@ -114,15 +114,23 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        timeouts?.start(context: context)
         responseTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.responseTimedOut() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         responseTimer?.cancel()
+        timeouts?.stop()
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        timeouts?.channelActive()
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        timeouts?.bytesArrived()
         if state == .closed || quiescing && state == .idle || parser.hasFailed { return }
         input.append(unwrapInboundIn(data))
         parseInput(context: context)
@@ -236,6 +244,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             finish(decision: .allow, reason: .allowed, status: 499)
         }
         state = .closed
+        timeouts?.stop()
         context.fireChannelInactive()
     }
 

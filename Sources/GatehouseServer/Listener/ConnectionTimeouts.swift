@@ -1,18 +1,15 @@
 import GatehouseCore
 import NIOCore
 
-/// Enforces the keep-alive idle timeout and the request-head read timeout.
+/// Enforces the keep-alive idle timeout and the request-head read timeout of one client
+/// connection. The HTTP handler (`GatewayHandler`) drives it from the raw bytes it reads, so
+/// it needs no place in the pipeline of its own.
 ///
-/// It sits below the HTTP codec, so it sees raw bytes: while the connection waits for a
-/// request, the first byte starts the head timer, and a client that dribbles a head
-/// (slowloris) is cut off when it runs out instead of each byte renewing the idle timer.
-/// On a head timeout it answers 408 itself, in bytes, because the HTTP layer has no
-/// request in flight to answer. Inbound-only, so NIO skips it for every outbound write.
-final class ConnectionTimeoutHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
+/// While the connection waits for a request, the first byte starts the head timer, and a
+/// client that dribbles a head (slowloris) is cut off when it runs out instead of each byte
+/// renewing the idle timer. On a head timeout it answers 408 itself, in bytes, because no
+/// request is in flight to answer.
+final class ConnectionTimeouts {
     private let idleTimeout: TimeAmount
     private let headTimeout: TimeAmount
     /// Writes the decision record for a head timeout.
@@ -28,34 +25,24 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
         self.onHeadTimeout = onHeadTimeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    /// The handler joined the pipeline; `context` is where the 408 is written and the close starts.
+    func start(context: ChannelHandlerContext) {
         self.context = context
         idleTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.idleTimedOut() }
         headTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.headTimedOut() }
         if context.channel.isActive { idleTimer?.arm(in: idleTimeout) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    func channelActive() {
         if waitingForHead { idleTimer?.arm(in: idleTimeout) }
-        context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        cancelTimers()
-        self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        cancelTimers()
-        context.fireChannelInactive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    /// Client bytes arrived (before they are parsed).
+    func bytesArrived() {
         if waitingForHead, headTimer?.isArmed == false { headTimer?.arm(in: headTimeout) }
-        context.fireChannelRead(data)
     }
 
-    /// The HTTP layer received a complete request head.
+    /// A complete request head arrived.
     func requestStarted() {
         waitingForHead = false
         idleTimer?.disarm()
@@ -68,9 +55,11 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
         idleTimer?.arm(in: idleTimeout)
     }
 
-    private func cancelTimers() {
+    /// The connection is going away.
+    func stop() {
         idleTimer?.cancel()
         headTimer?.cancel()
+        context = nil
     }
 
     private func idleTimedOut() {
@@ -88,9 +77,9 @@ final class ConnectionTimeoutHandler: ChannelInboundHandler {
             "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
         )
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in loopBound.value.close(promise: nil) }
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in loopBound.value.close(promise: nil) }
     }
 }
 
 @available(*, unavailable)
-extension ConnectionTimeoutHandler: Sendable {}
+extension ConnectionTimeouts: Sendable {}
