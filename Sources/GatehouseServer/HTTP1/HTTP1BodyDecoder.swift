@@ -66,12 +66,6 @@ struct HTTP1BodyDecoder {
         }
     }
 
-    /// The body has ended (`.end` was handed out).
-    var isDone: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
     /// The next event from `buffer` (consuming what it used), or nil when more bytes are
     /// needed. After `.end`, nil: what follows belongs to the next message.
     mutating func next(from buffer: inout ByteBuffer) throws(Failure) -> Event? {
