@@ -676,12 +676,23 @@ def ratio_value(key, a, b):
 def ratio(key, a, b):
     v = ratio_value(key, a, b)
     return "-" if v is None else f"{v:.2f}x"
+def round_ratios(key, a, b):
+    # Peers of one round run back to back, so the ratio within a round is less exposed to the
+    # machine's load drifting over the run than the ratio of the two medians.
+    by_round = {}
+    for r in runs:
+        if r.get(key): by_round.setdefault(r["round"], {})[r["peer"]] = r[key]
+    return [v[a] / v[b] for v in by_round.values() if a in v and b in v]
 for a, b in pairs:
     la, lb = labels.get(a, a), labels.get(b, b)
     if a in peers and b in peers:
         print(f"{la} / {lb}:  "
               f"CPU per {unit} {ratio('proxy_cpu_us_per_req', a, b)}   "
               f"p99 {ratio('p99_us', a, b)}   p50 {ratio('p50_us', a, b)}   {rate} {ratio('rps', a, b)}")
+        per_round = round_ratios("proxy_cpu_us_per_req", a, b)
+        if len(per_round) > 1:
+            print(f"  CPU per {unit}, round by round: median {statistics.median(per_round):.2f}x, "
+                  f"range {min(per_round):.2f}x-{max(per_round):.2f}x over {len(per_round)} rounds")
         print(f"  (CPU and latency: lower is better, < 1.00x beats {lb}; {rate}: higher is better)")
     else:
         print(f"{la} / {lb} ratios: n/a ({a if a not in peers else b} not in this run)")
