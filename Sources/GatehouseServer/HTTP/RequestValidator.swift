@@ -105,11 +105,11 @@ struct RequestValidator: Sendable {
         switch fields.contentLength {
         case .absent: return .success(.none)
         case .repeated: return .failure(ambiguous)
-        case .once(let text):
-            let digits = text.utf8
-            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                let length = Int(text)
-            else { return .failure(ambiguous) }
+        case .once(var text):
+            // The same rule as for upstream responses: 1 to 18 digits, nothing else.
+            guard let length = text.withUTF8({ HTTP1Syntax.contentLength(UnsafeRawBufferPointer($0)) }) else {
+                return .failure(ambiguous)
+            }
             return .success(length == 0 ? .none : .contentLength(length))
         }
     }
