@@ -1,5 +1,6 @@
 import GatehouseCore
 import NIOCore
+import NIOHTTP1
 
 /// Enforces the keep-alive idle timeout and the request-head read timeout of one client
 /// connection. The HTTP handler (`GatewayHandler`) drives it from the raw bytes it reads, so
@@ -72,10 +73,11 @@ final class ConnectionTimeouts {
         idleTimer?.disarm()
         onHeadTimeout()
         let body = #"{"error":"request timeout"}"#
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        buffer.writeString(
-            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
-        )
+        var buffer = ResponseBytes.head(
+            versionMinor: 1, status: .requestTimeout,
+            headers: [("content-type", "application/json"), ("content-length", String(body.utf8.count)), ("connection", "close")],
+            allocator: context.channel.allocator)
+        buffer.writeString(body)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in loopBound.value.close(promise: nil) }
     }
