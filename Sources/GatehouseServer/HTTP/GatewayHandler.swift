@@ -97,6 +97,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var context: ChannelHandlerContext?
     /// Per-connection id source: seeded once, no syscall per request.
     private var random = FastRandom()
+    /// The metric series this connection's last request was counted in.
+    private var recentSeries = DecisionMetrics.RecentSeries()
 
     init(dependencies: Dependencies, client: ClientAddress, peerSlot: PeerSlot? = nil, timeouts: ConnectionTimeouts?) {
         self.dependencies = dependencies
@@ -121,6 +123,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     func handlerRemoved(context: ChannelHandlerContext) {
         responseTimer?.cancel()
         timeouts?.stop()
+        // channelInactive has let go of any upstream; this is the backstop that guarantees the
+        // upstream handler's strong `receiver` never outlives this handler.
+        abortUpstream()
         self.context = nil
     }
 
@@ -1000,7 +1005,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if let rollout = exchange.rollout, let other = exchange.shadowPolicy {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
-        dependencies.metrics.recordRequest(record)
+        dependencies.metrics.recordRequest(record, recent: &recentSeries)
         dependencies.decisionLog.record(record)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil

@@ -111,10 +111,34 @@ public final class DecisionMetrics: Sendable {
                 helpText: "Observations not counted because the decision metrics reached their series cap."))
     }
 
+    /// The handles a connection's last request was counted with. Its next request is almost
+    /// always of the same series (same route, outcome, policy version and upstream), and then
+    /// skips the shared lock and the three dictionary lookups (about a quarter of a
+    /// microsecond per request). Handles stay valid: series are never removed.
+    struct RecentSeries {
+        fileprivate var key: SeriesKey?
+        fileprivate var upstreamKey: UpstreamKey?
+        fileprivate var counter: Prometheus.Counter?
+        fileprivate var histogram: ValueHistogram?
+        fileprivate var upstream: Prometheus.Counter?
+    }
+
     /// A request's decision record: counts the decision and observes its duration.
     func recordRequest(_ record: DecisionRecord) {
+        var unused = RecentSeries()
+        recordRequest(record, recent: &unused)
+    }
+
+    /// The same, reusing (and updating) the handles of the caller's previous request.
+    func recordRequest(_ record: DecisionRecord, recent: inout RecentSeries) {
         let key = SeriesKey(record)
         let upstreamKey = UpstreamKey(record)
+        if key == recent.key, upstreamKey == recent.upstreamKey, let counter = recent.counter, let histogram = recent.histogram {
+            counter.increment()
+            histogram.record(record.durationMillis / 1000)
+            recent.upstream?.increment()
+            return
+        }
         let (counter, histogram, upstream) = cache.withLockedValue {
             (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?, Prometheus.Counter?) in
             let upstream = upstreamKey.flatMap { self.upstreamCounter($0, in: &cache) }
@@ -124,6 +148,11 @@ public final class DecisionMetrics: Sendable {
         counter?.increment()
         histogram?.record(record.durationMillis / 1000)
         upstream?.increment()
+        // Remembered only when every series exists: past the cap, each request must count a drop.
+        let complete = counter != nil && histogram != nil && (upstreamKey == nil || upstream != nil)
+        recent = complete
+            ? RecentSeries(key: key, upstreamKey: upstreamKey, counter: counter, histogram: histogram, upstream: upstream)
+            : RecentSeries()
     }
 
     /// A connection refused before any request (TLS handshake, header timeout): counted,

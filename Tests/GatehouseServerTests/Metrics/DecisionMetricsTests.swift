@@ -73,6 +73,50 @@ final class DecisionMetricsTests: XCTestCase {
         XCTAssertEqual(scrape(registry).value("gatehouse_request_duration_seconds_count", ["route": "app"]), 13)
     }
 
+    /// A connection's remembered series: reused while the series stays the same, replaced
+    /// when it changes, so every record lands in its own series exactly once.
+    func testRecentSeriesCountEveryRecordInItsOwnSeries() {
+        let registry = PrometheusCollectorRegistry()
+        let metrics = DecisionMetrics(registry: registry)
+        var recent = DecisionMetrics.RecentSeries()
+        func record(version: String = "v1", reason: ReasonCode = .allowed, upstreamStatus: Int? = 200) {
+            var record = sampleRecord(decision: reason == .allowed ? .allow : .deny, reason: reason, version: version)
+            record.upstream = upstreamStatus.map { .init(name: "origin", endpoint: "127.0.0.1:1", status: $0) }
+            metrics.recordRequest(record, recent: &recent)
+        }
+        for _ in 0..<5 { record() }
+        record(version: "v2")
+        record()
+        record(upstreamStatus: 503)
+        record(upstreamStatus: 503)
+        record(reason: .peerNotAllowed, upstreamStatus: nil)
+        record()
+
+        let text = scrape(registry)
+        let name = "gatehouse_decisions_total"
+        XCTAssertEqual(text.value(name, ["reason": "allowed", "policy_version": "v1"]), 9)
+        XCTAssertEqual(text.value(name, ["reason": "allowed", "policy_version": "v2"]), 1)
+        XCTAssertEqual(text.value(name, ["reason": "peer.not_allowed"]), 1)
+        XCTAssertEqual(text.value("gatehouse_upstream_requests_total", ["upstream": "origin", "result": "2xx"]), 8)
+        XCTAssertEqual(text.value("gatehouse_upstream_requests_total", ["upstream": "origin", "result": "5xx"]), 2)
+        XCTAssertEqual(text.value("gatehouse_request_duration_seconds_count", ["route": "app"]), 11)
+    }
+
+    /// Past the cap nothing is remembered: each record of a refused series counts a drop.
+    func testRecentSeriesAtTheCapStillCountEveryDrop() {
+        let registry = PrometheusCollectorRegistry()
+        let metrics = DecisionMetrics(registry: registry, maxSeries: 2)
+        var recent = DecisionMetrics.RecentSeries()
+        metrics.recordRequest(sampleRecord(version: "v1"), recent: &recent)  // counter + histogram: at the cap
+        for _ in 0..<4 { metrics.recordRequest(sampleRecord(version: "v2"), recent: &recent) }
+        metrics.recordRequest(sampleRecord(version: "v1"), recent: &recent)
+
+        let text = scrape(registry)
+        XCTAssertEqual(text.value("gatehouse_metrics_series_dropped_total"), 4)
+        XCTAssertEqual(text.value("gatehouse_decisions_total", ["policy_version": "v1"]), 2)
+        XCTAssertEqual(text.value("gatehouse_request_duration_seconds_count", ["route": "app"]), 6)
+    }
+
     func testConcurrentRecordsAreAllCounted() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DecisionMetrics(registry: registry)
@@ -100,6 +144,8 @@ final class DecisionMetricsTests: XCTestCase {
 
         let clock = ContinuousClock()
         let cached = clock.measure { for _ in 0..<iterations { metrics.recordRequest(sample) } }
+        var recent = DecisionMetrics.RecentSeries()
+        let remembered = clock.measure { for _ in 0..<iterations { metrics.recordRequest(sample, recent: &recent) } }
         let factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
         let perRequest = clock.measure {
             for _ in 0..<iterations {
@@ -112,7 +158,7 @@ final class DecisionMetricsTests: XCTestCase {
             }
         }
         let nanos = { (duration: Duration) in Double(duration.components.attoseconds / 1_000_000_000 + duration.components.seconds * 1_000_000_000) / Double(iterations) }
-        print("DecisionMetrics.recordRequest: \(Int(nanos(cached))) ns/record (counter + histogram); swift-metrics Counter per request: \(Int(nanos(perRequest))) ns/record (counter only)")
-        XCTAssertEqual(scrape(registry).value("gatehouse_decisions_total", ["reason": "allowed"]), Double(iterations + 1))
+        print("DecisionMetrics.recordRequest: \(Int(nanos(cached))) ns/record (counter + histogram), \(Int(nanos(remembered))) ns with the connection's recent series; swift-metrics Counter per request: \(Int(nanos(perRequest))) ns/record (counter only)")
+        XCTAssertEqual(scrape(registry).value("gatehouse_decisions_total", ["reason": "allowed"]), Double(2 * iterations + 1))
     }
 }
