@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "gh-load", targets: ["gh-load"]),
         .executable(name: "gh-state", targets: ["gh-state"]),
+        .executable(name: "gh-floor", targets: ["gh-floor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -33,6 +34,16 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // A minimal SwiftNIO + NIOSSL reverse proxy: the stack's floor (peer nio-floor).
+        .executableTarget(
+            name: "gh-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(

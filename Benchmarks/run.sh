@@ -45,6 +45,8 @@ usage: $0 [options]
                        gatehouse-baseline with the same configuration, interleaved with the
                        others; the summary adds its ratio (an A/B of two builds in one run)
   --peers LIST         comma-separated subset of the scenario's peers (e.g. gatehouse,nginx)
+  --floor              add peer nio-floor (tls-/mtls-keepalive): gh-floor, a minimal SwiftNIO +
+                       NIOSSL reverse proxy that checks nothing, the floor of Gatehouse's stack
   --nginx-json-log     the nginx proxy writes a JSON access-log line per request (buffered), as
                        Gatehouse writes a decision record (default: access_log off)
   --keep               keep the temporary directory (configs, logs)
@@ -256,6 +258,7 @@ while [[ $# -gt 0 ]]; do
         --gatehouse) GATEHOUSE=$2; shift 2 ;;
         --skip-gatehouse) SKIP_GATEHOUSE=1; shift ;;
         --baseline) BASELINE_GATEHOUSE=$2; shift 2 ;;
+        --floor) WITH_FLOOR=1; shift ;;
         --peers) ONLY_PEERS=$2; shift 2 ;;
         --nginx-json-log) NGINX_JSON_LOG=1; shift ;;
         --keep) KEEP_TMP=1; shift ;;
@@ -279,7 +282,7 @@ read -r UPSTREAM_PORT NGINX_PORT GATEHOUSE_PORT GATEHOUSE_ADMIN_PORT \
     GATEHOUSE_NOTOKEN_PORT GATEHOUSE_NOTOKEN_ADMIN_PORT HAPROXY_PORT HAPROXY_NOTOKEN_PORT \
     GATEHOUSE_NOWEBHOOK_PORT GATEHOUSE_NOWEBHOOK_ADMIN_PORT \
     GATEHOUSE_NOLIMIT_PORT GATEHOUSE_NOLIMIT_ADMIN_PORT GATEHOUSE_REDIS_PORT GATEHOUSE_REDIS_ADMIN_PORT \
-    REDIS_PORT GATEHOUSE_BASELINE_PORT GATEHOUSE_BASELINE_ADMIN_PORT <<<"$(free_ports 17)"
+    REDIS_PORT GATEHOUSE_BASELINE_PORT GATEHOUSE_BASELINE_ADMIN_PORT NIO_FLOOR_PORT <<<"$(free_ports 18)"
 
 declare -A peer_url peer_args PEER_LABEL
 CHECK_ARGS=()   # gh-load arguments of the one-request check besides URL and peer_args
@@ -297,6 +300,7 @@ PEER_LABEL[gatehouse-nowebhook]="gatehouse (no webhook)"
 PEER_LABEL[gatehouse-nolimit]="gatehouse (no limit)"
 PEER_LABEL[gatehouse-redis]="gatehouse (redis)"
 PEER_LABEL[gatehouse-baseline]="gatehouse (baseline)"
+PEER_LABEL[nio-floor]="nio-floor (checks nothing)"
 "$SCENARIO_FN"
 if [[ -n "${NGINX_JSON_LOG:-}" ]]; then   # an access log as close to a decision record as nginx gets
     # shellcheck disable=SC2016  # nginx variables, not the shell's
@@ -314,6 +318,13 @@ if [[ -n "$BASELINE_GATEHOUSE" ]]; then   # the same requests as peer gatehouse,
     peer_url[gatehouse-baseline]=${peer_url[gatehouse]/:$GATEHOUSE_PORT\//:$GATEHOUSE_BASELINE_PORT\/}
     peer_args[gatehouse-baseline]=${peer_args[gatehouse]}
     SCENARIO_RATIOS+=("gatehouse gatehouse-baseline")
+fi
+if [[ -n "$WITH_FLOOR" ]]; then   # the stack's floor, same URL path and client arguments as nginx
+    [[ $SCENARIO == tls-keepalive || $SCENARIO == mtls-keepalive ]] || die "--floor is for tls-keepalive and mtls-keepalive"
+    SCENARIO_PEERS+=(nio-floor)
+    peer_url[nio-floor]=${peer_url[nginx]/:$NGINX_PORT\//:$NIO_FLOOR_PORT\/}
+    peer_args[nio-floor]=${peer_args[nginx]}
+    SCENARIO_RATIOS+=("nio-floor nginx" "gatehouse nio-floor")
 fi
 if [[ -n "$ONLY_PEERS" ]]; then
     kept=()

@@ -96,6 +96,7 @@ build_gh_load() {
 GATEHOUSE=${GATEHOUSE:-}
 SKIP_GATEHOUSE=${SKIP_GATEHOUSE:-0}
 BASELINE_GATEHOUSE=${BASELINE_GATEHOUSE:-}   # run.sh --baseline: peer gatehouse-baseline's binary
+WITH_FLOOR=${WITH_FLOOR:-}                   # run.sh --floor: peer nio-floor
 ONLY_PEERS=${ONLY_PEERS:-}                   # run.sh --peers
 GATEHOUSE_SKIP_REASON=""
 resolve_gatehouse() {
@@ -232,6 +233,23 @@ use_mtls() {
     bundle: $TMP/pki/ca.pem"
     gatehouse_listener_tls_extra="      client_certificates: required"
     gatehouse_route_extra="    peers: [\"$CLIENT_SPIFFE_ID\"]"
+    NIO_FLOOR_EXTRA=(--client-ca "$TMP/pki/ca.pem")
+}
+NIO_FLOOR_EXTRA=()   # gh-floor arguments of the scenario (use_mtls: verify client certificates)
+
+# Peer nio-floor (run.sh --floor): gh-floor, the Benchmarks package's minimal SwiftNIO + NIOSSL
+# proxy (TLS termination, client-certificate chain verification like nginx's, a byte relay to
+# the upstream): what the stack costs before Gatehouse checks or writes anything.
+start_nio_floor() { # needs NIO_FLOOR_PORT, UPSTREAM_PORT
+    local d=$TMP/nio-floor
+    mkdir -p "$d"
+    log "building gh-floor (release)"
+    swift build -c release --package-path "$BENCH_DIR" --product gh-floor >&2 || return 1
+    spawn "$BENCH_DIR/.build/release/gh-floor" --port "$NIO_FLOOR_PORT" --upstream-port "$UPSTREAM_PORT" \
+        --cert "$TMP/pki/server.pem" --key "$TMP/pki/server.key" "${NIO_FLOOR_EXTRA[@]}" \
+        >"$d/stdout.log" 2>"$d/stderr.log"
+    PEER_PID[nio-floor]=$SPAWNED_PID
+    wait_tcp "$NIO_FLOOR_PORT" 10 || { cat "$d/stderr.log" >&2; stop_group "${PEER_PID[nio-floor]}"; return 1; }
 }
 
 start_upstream() { # needs UPSTREAM_PORT; sets UPSTREAM_PID

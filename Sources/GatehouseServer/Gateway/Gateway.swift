@@ -427,7 +427,6 @@ public final class Gateway: Sendable {
                 }
             )
         }
-        if tls != nil { try pipeline.addHandler(WriteCoalescingHandler()) }
         let timeouts = ConnectionTimeouts(timeouts: listener.config.timeouts) {
             recordRefusal(.requestTimeout, 408, nil)
         }

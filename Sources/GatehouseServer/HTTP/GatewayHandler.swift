@@ -86,6 +86,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var requestEndSeen = false
     private var parser: HTTP1RequestParser
     private var input = ClientInput()
+    /// Response bytes joined until the next flush (one TLS record per response).
+    private var output = ClientOutput()
     /// `parseInput` is running: an exchange that ends inside it lets its loop go on to the
     /// next request, instead of starting a nested parse (pipelined requests refused one
     /// after another would otherwise nest once each).
@@ -126,6 +128,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         // channelInactive has let go of any upstream; this is the backstop that guarantees the
         // upstream handler's strong `receiver` never outlives this handler.
         abortUpstream()
+        output.discard()
         self.context = nil
     }
 
@@ -494,7 +497,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             // Only now: a client refused by a check before needs not send its body at all.
             let interim = ResponseBytes.head(
                 versionMinor: head.version.minor, status: .continue, headers: [], allocator: context.channel.allocator)
-            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
+            output.write(interim, context: context)
+            output.flush(context: context)
         }
         guard route.webhook != nil else {
             acquireUpstream(excluding: nil, context: context)
@@ -783,7 +787,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             connection: connection, extra: exchange.rateLimitHeaders, into: &bytes)
         exchange.responseHeadSent = true
         exchange.responseStatus = head.status
-        context.write(wrapOutboundOut(bytes), promise: nil)
+        output.write(bytes, context: context)
         clientNeedsFlush = true
     }
 
@@ -796,9 +800,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         switch exchange.clientFraming {
         case .noBody: return  // a body where none may be (e.g. after a HEAD): never relayed
         case .chunked:
-            ResponseBytes.writeChunk(body, allocator: context.channel.allocator) { context.write(wrapOutboundOut($0), promise: nil) }
+            ResponseBytes.writeChunk(body, allocator: context.channel.allocator) { output.write($0, context: context) }
         case .contentLength, .closeDelimited:
-            context.write(wrapOutboundOut(body), promise: nil)
+            output.write(body, context: context)
         }
         clientNeedsFlush = true
         if !context.channel.isWritable { upstream?.handler.pauseReads() }
@@ -808,7 +812,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         // One flush per upstream read burst, and none when `.end` already flushed everything.
         guard clientNeedsFlush, let context else { return }
         clientNeedsFlush = false
-        context.flush()
+        output.flush(context: context)
     }
 
     func upstreamResponseEnd() {
@@ -823,15 +827,14 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             state = .closed
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             // Closed once everything is written (an empty write completes with the batch).
-            let last = lastChunk ?? context.channel.allocator.buffer(capacity: 0)
-            context.writeAndFlush(wrapOutboundOut(last)).whenComplete { _ in loopBound.value.close(promise: nil) }
+            if let lastChunk { output.write(lastChunk, context: context) }
+            let written = context.eventLoop.makePromise(of: Void.self)
+            output.flush(context: context, promise: written)
+            written.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
         } else {
             // Flushed first: becoming idle may start a pipelined request, whose response must follow this one.
-            if let lastChunk {
-                context.writeAndFlush(wrapOutboundOut(lastChunk), promise: nil)
-            } else {
-                context.flush()
-            }
+            if let lastChunk { output.write(lastChunk, context: context) }
+            output.flush(context: context)
             becomeIdle()
         }
     }
@@ -905,12 +908,16 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             // short while, then close (nginx's lingering close).
             let linger = exchange.head != nil && !exchange.requestComplete && exchange.framing != .none
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in
+            let written = context.eventLoop.makePromise(of: Void.self)
+            output.write(response, context: context)
+            output.flush(context: context, promise: written)
+            written.futureResult.whenComplete { _ in
                 let (handler, context) = loopBound.value
                 if linger { handler.lingerThenClose(context: context) } else { context.close(promise: nil) }
             }
         } else {
-            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+            output.write(response, context: context)
+            output.flush(context: context)
             if exchange.requestComplete || exchange.head == nil {
                 becomeIdle()
             } else {
@@ -944,6 +951,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     private func closeClient(context: ChannelHandlerContext) {
         state = .closed
+        output.discard()  // part of a response cut short: never sent after all
         context.close(promise: nil)
     }
 
