@@ -156,7 +156,8 @@ extension Router {
         }
 
         func match(path: String, method: String) -> Payload? {
-            if let exact = self.exact[path], let payload = exact.first(allowing: method) {
+            // Empty maps are skipped: hashing the key first would be the lookup's whole cost.
+            if !self.exact.isEmpty, let exact = self.exact[path], let payload = exact.first(allowing: method) {
                 return payload
             }
             // Walk down the trie; the deepest node with a route allowing the method wins, so a
@@ -168,7 +169,7 @@ extension Router {
             if utf8.first == UInt8(ascii: "/") { start = utf8.index(after: start) }
             while true {
                 let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
-                guard let child = self.nodes[node].children[path[start..<end]] else { break }
+                guard !self.nodes[node].children.isEmpty, let child = self.nodes[node].children[path[start..<end]] else { break }
                 node = child
                 if let payload = self.nodes[node].prefixRoutes.first(allowing: method) {
                     best = payload

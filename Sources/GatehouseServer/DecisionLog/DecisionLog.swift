@@ -89,8 +89,8 @@ public final class DecisionLog: Sendable {
     }
 
     /// Never blocks beyond a short append; safe to call on an event loop.
-    public func record(_ record: DecisionRecord) {
-        append(.decision(record))
+    public func record(_ record: consuming DecisionRecord) {
+        append(.decision(record))  // moved, not copied: a copy retains every string of the record once more
     }
 
     /// A gateway event as one JSON object (no newline); queued like a decision.
@@ -98,11 +98,12 @@ public final class DecisionLog: Sendable {
         append(.event(json))
     }
 
-    private func append(_ entry: Entry) {
+    private func append(_ entry: consuming Entry) {
         let earlyWake = max(1, capacity / 4)
+        var entry: Entry? = consume entry  // taken inside the lock: moved into the queue, not copied
         let outcome = state.withLockedValue { queue -> (accepted: Bool, wakeWriter: Bool) in
             guard !queue.stopping, queue.pending.count + queue.inFlight < capacity else { return (false, false) }
-            queue.pending.append(entry)
+            queue.pending.append(entry.take()!)
             return (true, queue.pending.count == earlyWake)
         }
         guard outcome.accepted else {

@@ -284,10 +284,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         }
         exchange.path = target.path
 
-        let host = validated.host.map(Router<CompiledRoute>.canonicalHost)
         let peer = peerSlot?.peer
+        // The router canonicalises the host itself, and only when some route names a host.
         let request = HeadChecks.Request(
-            host: host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens,
+            host: validated.host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens,
             durations: dependencies.checks)
         let verdict = decidingVerdict(request, snapshot: snapshot, exchange: exchange)
         guard let route = verdict.route else {
@@ -1014,7 +1014,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
         dependencies.metrics.recordRequest(record, recent: &recentSeries)
-        dependencies.decisionLog.record(record)
+        dependencies.decisionLog.record(record)  // its last use: handed over, not copied
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil
     }

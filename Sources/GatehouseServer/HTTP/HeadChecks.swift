@@ -25,6 +25,7 @@ struct HeadVerdict {
 
 enum HeadChecks {
     struct Request {
+        /// As the client sent it: the router canonicalises it when some route names a host.
         let host: String?
         let path: String
         let method: String
