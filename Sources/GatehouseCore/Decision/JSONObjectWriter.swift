@@ -30,13 +30,24 @@ public struct JSONObjectWriter {
         return consume taken
     }
 
+    /// `,"name":` composed on the stack and appended once (one capacity check, not five).
     private mutating func key(_ name: StaticString) {
-        if !first { bytes.append(UInt8(ascii: ",")) }
+        let comma = first ? 0 : 1
         first = false
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        name.withUTF8Buffer { name in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: name.count + 4) { text in
+                text[0] = UInt8(ascii: ",")
+                text[comma] = UInt8(ascii: "\"")
+                var end = comma + 1
+                for byte in name {
+                    text[end] = byte
+                    end += 1
+                }
+                text[end] = UInt8(ascii: "\"")
+                text[end + 1] = UInt8(ascii: ":")
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<(end + 2)]))
+            }
+        }
     }
 
     public mutating func field(_ name: StaticString, _ value: String?) {
@@ -205,21 +216,23 @@ public enum RFC3339 {
         let secondOfDay = Int(((seconds % 86_400) + 86_400) % 86_400)
         seconds -= Int64(secondOfDay)
         let (year, month, day) = civilDate(daysSinceEpoch: Int(seconds / 86_400))
-        func put(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var remaining = value
-            while divisor > 0 {
-                out.append(UInt8(truncatingIfNeeded: (remaining / divisor) % 10) + 0x30)
-                remaining %= divisor
-                divisor /= 10
+        // Composed on the stack and appended once (one capacity check instead of 24).
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { text in
+            func put(_ value: Int, _ width: Int, at offset: Int) {
+                var remaining = value
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    text[index] = UInt8(truncatingIfNeeded: remaining % 10) + 0x30
+                    remaining /= 10
+                }
             }
+            put(year, 4, at: 0); text[4] = UInt8(ascii: "-"); put(month, 2, at: 5); text[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8); text[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3600, 2, at: 11); text[13] = UInt8(ascii: ":"); put(secondOfDay / 60 % 60, 2, at: 14)
+            text[16] = UInt8(ascii: ":"); put(secondOfDay % 60, 2, at: 17)
+            text[19] = UInt8(ascii: "."); put(millis, 3, at: 20); text[23] = UInt8(ascii: "Z")
+            out.append(contentsOf: text)
         }
-        put(year, 4); out.append(UInt8(ascii: "-")); put(month, 2); out.append(UInt8(ascii: "-")); put(day, 2)
-        out.append(UInt8(ascii: "T"))
-        put(secondOfDay / 3600, 2); out.append(UInt8(ascii: ":")); put(secondOfDay / 60 % 60, 2)
-        out.append(UInt8(ascii: ":")); put(secondOfDay % 60, 2)
-        out.append(UInt8(ascii: ".")); put(millis, 3); out.append(UInt8(ascii: "Z"))
     }
 
     /// Howard Hinnant's days-from-civil inverse: exact for the proleptic Gregorian calendar.

@@ -168,8 +168,9 @@ public final class DecisionLog: Sendable {
             if !batch.isEmpty {
                 var text = [UInt8]()
                 text.reserveCapacity(batch.count * 400)
-                for record in batch {
-                    record.appendJSON(to: &text)
+                // By index: `for entry in batch` would copy each entry out (retaining every string).
+                for index in batch.indices {
+                    batch[index].appendJSON(to: &text)
                     text.append(UInt8(ascii: "\n"))
                 }
                 if Self.writeAll(text, to: descriptor) {

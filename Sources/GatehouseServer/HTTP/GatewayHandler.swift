@@ -344,7 +344,11 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         exchange.upstreamRequest = UpstreamRequestHead(method: head.method, uri: uri, headers: forwarded.headers)
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
         exchange.expectsContinue = validated.expectsContinue
-        pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
+        // The connection's previous pool serves again while it is the cluster's current one (a
+        // reload that replaces the cluster retires it): no lookup per request.
+        if pool?.cluster !== route.cluster || pool?.isRetired != false {
+            pool = dependencies.pools.pool(for: route.cluster, on: context.eventLoop)
+        }
         guard replayedJTI != nil || route.rateLimit != nil else {
             // Nothing to ask the state store: no continuation closures on the common path.
             forwardOrVerifyBody(context: context)

@@ -42,7 +42,7 @@ public final class DecisionMetrics: Sendable {
         var policyVersion: String
         var cohort: String
 
-        init(_ record: DecisionRecord) {
+        init(_ record: borrowing DecisionRecord) {  // borrowed: an owned parameter copies the whole record
             route = record.route
             decision = record.decision
             reason = record.reason
@@ -73,7 +73,7 @@ public final class DecisionMetrics: Sendable {
         var result: String
 
         /// nil when the request never went to the upstream (refused by a check).
-        init?(_ record: DecisionRecord) {
+        init?(_ record: borrowing DecisionRecord) {
             guard let upstream = record.upstream else { return nil }
             switch record.reason {
             case .allowed:

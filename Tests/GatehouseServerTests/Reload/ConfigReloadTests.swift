@@ -139,6 +139,30 @@ final class ConfigReloadTests: XCTestCase {
         XCTAssertTrue(fixture.waitUntil { fixture.upstream.connectionsOpen.withLockedValue { $0 } == 0 })
     }
 
+    /// A client's keep-alive connection outlives the reload: its next request goes to the new
+    /// endpoint, not through the pool the connection used before.
+    func testAKeptAliveClientConnectionFollowsAChangedUpstreamAcrossAReload() async throws {
+        let fixture = try ReloadFixture(eventLoops: 1)
+        let second = try TestUpstream(group: fixture.group)
+        defer { second.stop() }
+        try fixture.write(fixture.config(version: "v1", routes: ReloadFixture.route("a", prefix: "/")))
+        try await fixture.start()
+        defer { Task { await fixture.shutdown() } }
+
+        let client = try RawHTTPClient(port: fixture.port)
+        client.send("GET /before HTTP/1.1\r\nHost: test\r\n\r\n")
+        XCTAssertEqual(client.readResponses(1).first?.status, 200)
+        try fixture.write(fixture.config(version: "v2", routes: ReloadFixture.route("a", prefix: "/"), upstreamPort: second.port))
+        let reload = await fixture.gateway.reloadConfig()
+        XCTAssertEqual(reload.succeeded, true)
+        client.send("GET /after HTTP/1.1\r\nHost: test\r\n\r\n")
+        XCTAssertEqual(client.readResponses(1).first?.status, 200)
+
+        XCTAssertEqual(fixture.upstream.requests.map(\.head.uri), ["/before"])
+        XCTAssertEqual(second.requests.map(\.head.uri), ["/after"])
+        XCTAssertEqual(fixture.records().last?.policyVersion, "v2")
+    }
+
     func testARequestInFlightFinishesOnTheSnapshotItStartedWith() async throws {
         let fixture = try ReloadFixture()
         try fixture.write(fixture.config(version: "v1", routes: ReloadFixture.route("slow", prefix: "/slow")))
