@@ -128,6 +128,11 @@ public struct JSONObjectWriter {
     }
 
     private static let null: [UInt8] = Array("null".utf8)
+    /// Bytes that take the escaping path: controls, `"`, `\\`, DEL, and 0xE2 (the lead byte of
+    /// U+2028/U+2029, which break JavaScript readers of the log).
+    private static let escapeClass: [Bool] = (0...255).map { byte in
+        byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F || byte == 0xE2
+    }
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     static func appendInteger(_ value: Int, to bytes: inout [UInt8]) {
@@ -159,8 +164,9 @@ public struct JSONObjectWriter {
         bytes.append(UInt8(ascii: "\""))
         var value = value
         value.withUTF8 { utf8 in
-            // Fast path: nothing to escape, copy the whole value.
-            if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F || $0 == 0xE2 }) {
+            // Fast path: nothing to escape, copy the whole value (one table load per byte).
+            let plain = escapeClass.withUnsafeBufferPointer { table in !utf8.contains { table[Int($0)] } }
+            if plain {
                 bytes.append(contentsOf: utf8)
                 return
             }

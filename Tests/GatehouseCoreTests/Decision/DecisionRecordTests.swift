@@ -64,8 +64,9 @@ final class DecisionRecordTests: XCTestCase {
         XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)))
     }
 
-    /// The escape check reads eight bytes at a time: every byte that needs escaping is found
-    /// at every offset of values around the word size, and plain values are copied as they are.
+    /// The escape check (a table lookup per byte, then a copy of the whole value when nothing
+    /// needs escaping): every byte that needs escaping is found at every offset of values of
+    /// several lengths, and plain values are copied as they are.
     func testEveryEscapeIsFoundAtEveryOffset() throws {
         let escapes: [(String, String)] = [
             ("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{1}", #"\u0001"#), ("\u{7F}", #"\u007f"#), ("\u{2028}", #"\u2028"#),
