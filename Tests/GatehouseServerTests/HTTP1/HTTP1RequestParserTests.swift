@@ -5,6 +5,14 @@ import NIOHTTP1
 import XCTest
 
 final class HTTP1RequestParserTests: XCTestCase {
+    /// The bit tables behind field-name and method checks are exactly RFC 9110's tchar.
+    func testTokenCharactersAreExactlyTheRFCsTchar() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            XCTAssertEqual(HTTPToken.isTokenCharacter(byte), tchar.contains(byte), "byte \(byte)")
+        }
+    }
+
     typealias Parser = HTTP1RequestParser
     typealias Failure = HTTP1RequestParser.Failure
 
