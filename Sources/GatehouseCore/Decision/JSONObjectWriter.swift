@@ -129,9 +129,18 @@ public struct JSONObjectWriter {
 
     private static let null: [UInt8] = Array("null".utf8)
     /// Bytes that take the escaping path: controls, `"`, `\\`, DEL, and 0xE2 (the lead byte of
-    /// U+2028/U+2029, which break JavaScript readers of the log).
-    private static let escapeClass: [Bool] = (0...255).map { byte in
-        byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F || byte == 0xE2
+    /// U+2028/U+2029, which break JavaScript readers of the log). One bit per byte value in four
+    /// words: a shift and a mask per byte, no table to load.
+    @inline(__always)
+    static func needsEscape(_ byte: UInt8) -> Bool {
+        let word: UInt64
+        switch byte >> 6 {
+        case 0: word = 0x0000_0004_FFFF_FFFF  // 0x00-0x1F, 0x22
+        case 1: word = 0x8000_0000_1000_0000  // 0x5C, 0x7F
+        case 2: word = 0
+        default: word = 0x0000_0004_0000_0000  // 0xE2
+        }
+        return (word >> UInt64(byte & 63)) & 1 == 1
     }
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
@@ -165,8 +174,7 @@ public struct JSONObjectWriter {
         var value = value
         value.withUTF8 { utf8 in
             // Fast path: nothing to escape, copy the whole value (one table load per byte).
-            let plain = escapeClass.withUnsafeBufferPointer { table in !utf8.contains { table[Int($0)] } }
-            if plain {
+            if !utf8.contains(where: needsEscape) {
                 bytes.append(contentsOf: utf8)
                 return
             }

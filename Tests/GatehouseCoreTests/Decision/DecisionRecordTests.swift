@@ -88,6 +88,14 @@ final class DecisionRecordTests: XCTestCase {
         }
     }
 
+    /// The escape check's bit words name exactly the bytes the escaping path handles.
+    func testTheEscapeCheckNamesExactlyTheBytesThatNeedEscaping() {
+        for byte in UInt8.min...UInt8.max {
+            let expected = byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F || byte == 0xE2
+            XCTAssertEqual(JSONObjectWriter.needsEscape(byte), expected, "byte \(byte)")
+        }
+    }
+
     func testRFC3339AgainstFoundation() {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
