@@ -1018,7 +1018,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
         dependencies.metrics.recordRequest(record, recent: &recentSeries)
-        dependencies.decisionLog.record(record)  // its last use: handed over, not copied
+        dependencies.decisionLog.record(record)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil
     }
