@@ -29,7 +29,8 @@ import Foundation
 /// Synchronous: jwt-kit is async only where keys are built (``TokenKeySet/load``); a built
 /// key verifies synchronously. Measured in release on the 2-core dev machine, whole `verify`
 /// of a ~300-byte-payload token: RS256 (2048-bit) about 19 µs, ES256 about 42 µs; a cache
-/// hit about 0.7 µs (SHA-256 of the token, a locked lookup, the per-request checks).
+/// hit about 0.7 µs (SHA-256 of the token, a locked lookup, the per-request checks); the
+/// connection's own last token (``RecentToken``) skips the SHA-256 and the lock.
 public struct TokenVerifier: Sendable {
     /// Longest token accepted, checked before any decoding: bounds the work a client can ask for.
     public static let maxTokenLength = 8192
@@ -66,27 +67,40 @@ public struct TokenVerifier: Sendable {
     }
 
     /// The data path's form: the token as a slice of the request's header value, read in
-    /// place (a cache hit copies nothing).
+    /// place (a cache hit copies nothing), and the connection's previous token in `recent`.
+    public func verify(
+        token: Substring,
+        requirement: TokenRequirement,
+        clientCertificateSHA256: [UInt8]?,
+        now: Date,
+        recent: inout RecentToken
+    ) -> Result<VerifiedToken, TokenRefusal> {
+        let inPlace = token.utf8.withContiguousStorageIfAvailable { bytes in
+            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now, recent: &recent)
+        }
+        if let inPlace { return inPlace }
+        return Array(token.utf8).withUnsafeBufferPointer { bytes in
+            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now, recent: &recent)
+        }
+    }
+
+    /// As above, for a caller without a connection to remember tokens for.
     public func verify(
         token: Substring,
         requirement: TokenRequirement,
         clientCertificateSHA256: [UInt8]?,
         now: Date
     ) -> Result<VerifiedToken, TokenRefusal> {
-        let inPlace = token.utf8.withContiguousStorageIfAvailable { bytes in
-            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now)
-        }
-        if let inPlace { return inPlace }
-        return Array(token.utf8).withUnsafeBufferPointer { bytes in
-            verify(bytes, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now)
-        }
+        var none = RecentToken()
+        return verify(token: token, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256, now: now, recent: &none)
     }
 
     private func verify(
         _ bytes: UnsafeBufferPointer<UInt8>,
         requirement: TokenRequirement,
         clientCertificateSHA256: [UInt8]?,
-        now: Date
+        now: Date,
+        recent: inout RecentToken
     ) -> Result<VerifiedToken, TokenRefusal> {
         guard !bytes.isEmpty else { return .failure(TokenRefusal(.tokenMissing, "empty token")) }
         guard bytes.count <= Self.maxTokenLength else {
@@ -94,20 +108,27 @@ public struct TokenVerifier: Sendable {
         }
 
         let authenticated: AuthenticatedToken
-        let cacheKey = cache.map { _ in VerifiedTokenCache.Key(token: bytes) }
-        // A hit counts only for a route that accepts the issuer it was verified for; otherwise
-        // the full path decides (another issuer of this route may share the `iss`).
-        if let cache, let cacheKey, let hit = cache.lookup(cacheKey, now: now), requirement.issuers.contains(hit.issuerName) {
-            if let refusal = Self.checkIssuerRules(hit, now: now) { return .failure(refusal) }
-            authenticated = hit
+        // A hit (the connection's last token, or the cache's) counts only for a route that
+        // accepts the issuer it was verified for; otherwise the full path decides (another
+        // issuer of this route may share the `iss`).
+        if let cache, let again = recent.authenticated(bytes, cache: cache, now: now), requirement.issuers.contains(again.issuerName) {
+            if let refusal = Self.checkIssuerRules(again, now: now) { return .failure(refusal) }
+            authenticated = again
         } else {
-            switch self.authenticate(Array(bytes), issuerNames: requirement.issuers) {
-            case .failure(let refusal): return .failure(refusal)
-            case .success(let fresh): authenticated = fresh
+            let cacheKey = cache.map { _ in VerifiedTokenCache.Key(token: bytes) }
+            if let cache, let cacheKey, let hit = cache.lookup(cacheKey, now: now), requirement.issuers.contains(hit.issuerName) {
+                if let refusal = Self.checkIssuerRules(hit, now: now) { return .failure(refusal) }
+                authenticated = hit
+            } else {
+                switch self.authenticate(Array(bytes), issuerNames: requirement.issuers) {
+                case .failure(let refusal): return .failure(refusal)
+                case .success(let fresh): authenticated = fresh
+                }
+                if let refusal = Self.checkIssuerRules(authenticated, now: now) { return .failure(refusal) }
+                // Authenticated for its issuer: worth remembering even if this route refuses it.
+                if let cache, let cacheKey { cache.insert(cacheKey, authenticated) }
             }
-            if let refusal = Self.checkIssuerRules(authenticated, now: now) { return .failure(refusal) }
-            // Authenticated for its issuer: worth remembering even if this route refuses it.
-            if let cache, let cacheKey { cache.insert(cacheKey, authenticated) }
+            if let cache { recent.remember(bytes, authenticated, cache: cache) }
         }
 
         if let refusal = Self.checkRoute(authenticated, requirement: requirement, clientCertificateSHA256: clientCertificateSHA256) {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Tokens whose signature verified recently, so a client that repeats its token does not pay
 /// for an RSA or ECDSA check on every request.
@@ -23,10 +24,15 @@ public final class VerifiedTokenCache: Sendable {
     }
 
     public let capacity: Int
+    /// Unique per cache in this process, so a ``RecentToken`` can tell which cache it was
+    /// verified for (an object address can be reused).
+    let id: Int
+    private static let nextID = Atomic<Int>(1)
     private let entries: ExpiringCache<Key, AuthenticatedToken>
 
     public init(capacity: Int = 10_000) {
         self.capacity = capacity
+        self.id = Self.nextID.add(1, ordering: .relaxed).oldValue
         self.entries = ExpiringCache(capacity: capacity)
     }
 

@@ -163,26 +163,28 @@ final class GatewaySnapshot: Sendable {
     let version: String
 }
 
-/// Holds the running snapshot; swapped atomically on reload.
+/// Holds the running snapshot; swapped atomically on reload. The data path reads it through
+/// a connection's ``ReadMostly/Reading`` (no lock per request).
 final class SnapshotStore: Sendable {
-    private let current: NIOLockedValueBox<GatewaySnapshot>
+    private let current: ReadMostly<GatewaySnapshot>
 
     init(_ snapshot: GatewaySnapshot) {
-        self.current = NIOLockedValueBox(snapshot)
+        self.current = ReadMostly(snapshot)
     }
 
-    var snapshot: GatewaySnapshot { current.withLockedValue { $0 } }
+    var snapshot: GatewaySnapshot { current.value }
+
+    /// The running snapshot, reusing the caller's reading while no reload replaced it.
+    func snapshot(reusing reading: inout ReadMostly<GatewaySnapshot>.Reading?) -> GatewaySnapshot {
+        current.read(reusing: &reading)
+    }
 
     func replace(with snapshot: GatewaySnapshot) {
-        current.withLockedValue { $0 = snapshot }
+        current.replace(with: snapshot)
     }
 
     /// Replaces `expected` only if it is still the running snapshot (a reload may have won).
     func replace(_ expected: GatewaySnapshot, with snapshot: GatewaySnapshot) -> Bool {
-        current.withLockedValue { current in
-            guard current === expected else { return false }
-            current = snapshot
-            return true
-        }
+        current.replace(with: snapshot, ifCurrent: { $0 === expected })
     }
 }

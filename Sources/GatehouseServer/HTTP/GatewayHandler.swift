@@ -70,7 +70,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private let timeouts: ConnectionTimeouts?
     private var state = State.idle
     private var exchange: Exchange?
-    private var snapshot: GatewaySnapshot?
+    /// The running configuration as this connection last read it (no lock while no reload happened).
+    private var snapshotReading: ReadMostly<GatewaySnapshot>.Reading?
+    /// What the head checks keep between this connection's requests (its token, the verifier).
+    private var checksMemory = HeadChecks.ConnectionMemory()
     private var pool: UpstreamPool?
     private var upstream: UpstreamConnection?
     private var bufferedBody: [ByteBuffer] = []
@@ -262,9 +265,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         timeouts?.requestStarted()
         let exchange = newExchange()
         exchange.head = head
-        let snapshot = dependencies.snapshots.snapshot
-        self.snapshot = snapshot
+        let snapshot = dependencies.snapshots.snapshot(reusing: &snapshotReading)
         self.exchange = exchange
+        exchange.policyVersion = snapshot.version  // a rollout's deciding policy replaces it
 
         let validated: RequestValidator.Validated
         switch listener.validator.validate(head) {
@@ -367,12 +370,12 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     /// The stable policy's verdict; during a rollout, the verdict of the policy that decides
     /// for this caller, with the other policy's outcome kept for the record.
     private func decidingVerdict(_ request: HeadChecks.Request, snapshot: GatewaySnapshot, exchange: Exchange) -> HeadVerdict {
-        let stable = HeadChecks.evaluate(snapshot.router, request)
+        let stable = HeadChecks.evaluate(snapshot.router, request, memory: &checksMemory)
         guard let rollout = snapshot.rollout else { return stable }
         // Check durations are the stable policy's (timing both would time every check twice).
         var untimed = request
         untimed.durations = nil
-        let candidate = HeadChecks.evaluate(rollout.router, untimed)
+        let candidate = HeadChecks.evaluate(rollout.router, untimed, memory: &checksMemory)
         let key = cohortKey(rollout.config.cohort, request: request, tokens: [stable.token, candidate.token], exchange: exchange)
         let candidateDecides = rollout.candidateDecides(cohortKey: key)
         let other = candidateDecides ? stable : candidate
@@ -961,7 +964,6 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     private func becomeIdle() {
         exchange = nil
-        snapshot = nil
         // A refused webhook body stays here otherwise, in front of the next request's.
         bufferedBody.removeAll()
         state = .idle
@@ -1009,7 +1011,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 .init(name: route.cluster.name, endpoint: exchange.upstreamEndpoint, status: exchange.upstreamStatus)
             },
             durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
-            policyVersion: exchange.policyVersion ?? (snapshot ?? dependencies.snapshots.snapshot).version,
+            policyVersion: exchange.policyVersion ?? dependencies.snapshots.snapshot(reusing: &snapshotReading).version,
             cohort: exchange.cohort
         )
         record.shadow = exchange.shadow

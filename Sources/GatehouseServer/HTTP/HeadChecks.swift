@@ -24,6 +24,14 @@ struct HeadVerdict {
 }
 
 enum HeadChecks {
+    /// What a connection keeps between its requests so that checking the next one reads no
+    /// state shared with the other event loops: the token verifier it last read, and its last
+    /// token (``RecentToken``).
+    struct ConnectionMemory {
+        var tokenStore: ReadMostly<TokenVerifierStore.Current>.Reading?
+        var recentToken = RecentToken()
+    }
+
     struct Request {
         /// As the client sent it: the router canonicalises it when some route names a host.
         let host: String?
@@ -35,7 +43,7 @@ enum HeadChecks {
         var durations: CheckDurations? = nil
     }
 
-    static func evaluate(_ router: Router<CompiledRoute>, _ request: Request) -> HeadVerdict {
+    static func evaluate(_ router: Router<CompiledRoute>, _ request: Request, memory: inout ConnectionMemory) -> HeadVerdict {
         guard let route = router.match(host: request.host, path: request.path, method: request.method) else {
             return HeadVerdict(route: nil, denial: .routeNotFound)
         }
@@ -53,7 +61,7 @@ enum HeadChecks {
         guard let tokenCheck = route.tokenCheck else { return verdict }
         let shadowed = tokenCheck.shadowed
         let started = NIODeadline.now()
-        let result = verify(tokenCheck, headers: request.headers, tokens: request.tokens, peer: request.peer)
+        let result = verify(tokenCheck, headers: request.headers, tokens: request.tokens, peer: request.peer, memory: &memory)
         request.durations?.observe(.token, since: started)
         switch result {
         case .failure(let refusal):
@@ -77,21 +85,21 @@ enum HeadChecks {
     /// The route's bearer-token requirement, synchronously: verified tokens are cached, and a
     /// signature check (20-40 µs) is cheaper than a hop off the event loop.
     static func verify(
-        _ check: RouteTokenCheck, headers: HTTPHeaders, tokens: TokenVerifierStore?, peer: ConnectionPeer?
+        _ check: RouteTokenCheck, headers: HTTPHeaders, tokens: TokenVerifierStore?, peer: ConnectionPeer?,
+        memory: inout ConnectionMemory
     ) -> Result<VerifiedToken, TokenRefusal> {
         switch BearerToken.extract(from: headers, source: check.source) {
         case .missing: return .failure(TokenRefusal(.tokenMissing, "no token"))
         case .malformed: return .failure(TokenRefusal(.tokenMalformed, "not a single bearer token"))
         case .token(let token):
-            guard let (verifier, revocations) = tokens?.current else {
-                return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured"))
-            }
+            guard let tokens else { return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured")) }
+            let (verifier, revocations) = tokens.current(reusing: &memory.tokenStore)
             let result = verifier.verify(
                 token: token, requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
-                now: Date())
+                now: Date(), recent: &memory.recentToken)
             if case .failure(let refusal) = result, let issuer = refusal.issuerName {
                 // The issuer may have rotated its keys since the last fetch.
-                tokens?.keyMissing(issuer: issuer)
+                tokens.keyMissing(issuer: issuer)
             }
             // Revocation is checked on every request, cached verdict or not.
             guard case .success(let verified) = result else { return result }

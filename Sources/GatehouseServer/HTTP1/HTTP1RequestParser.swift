@@ -220,8 +220,13 @@ struct HTTP1RequestParser {
                 while raw[index] == .space || raw[index] == .tab { index += 1 }
                 let valueStart = index
                 var valueEnd = index
-                while raw[index] != .cr {
+                while true {
+                    while index + 8 <= raw.count, HTTP1Syntax.allVisible(raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                        index += 8
+                        valueEnd = index
+                    }
                     let byte = raw[index]
+                    if byte == .cr { break }
                     guard byte.isFieldContent else { return .failure(.malformedField) }
                     index += 1
                     if byte != .space && byte != .tab { valueEnd = index }

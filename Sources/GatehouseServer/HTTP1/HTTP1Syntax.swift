@@ -58,6 +58,20 @@ enum HTTP1Syntax {
         }
         return length
     }
+
+    /// Whether all eight bytes of `word` are visible field bytes: none below 0x21 (controls,
+    /// space) and none DEL (obs-text is allowed). Lets a long field value, a bearer token
+    /// say, be scanned a word at a time; any other byte is looked at one by one.
+    @inline(__always)
+    static func allVisible(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        // "Has a byte less than n" (n <= 128), and "has a zero byte" of word ^ DEL.
+        let below = (word &- ones &* 0x21) & ~word & highBits
+        let delFlipped = word ^ (ones &* 0x7F)
+        let del = (delFlipped &- ones) & ~delFlipped & highBits
+        return below | del == 0
+    }
 }
 
 extension UInt8 {

@@ -156,16 +156,28 @@ final class TokenVerifierStore: Sendable {
         for config in configs {
             issuers[config.name] = try TokenSetup.issuer(config, keys: Self.combined(localKeys[config.name], fetched[config.name]?.keys))
         }
+        let verifier = Self.verifier(issuers)
         self.state = NIOLockedValueBox(State(
-            issuers: issuers, verifier: Self.verifier(issuers), revocations: revocations, localKeys: localKeys, fetchedKeys: fetched))
+            issuers: issuers, verifier: verifier, revocations: revocations, localKeys: localKeys, fetchedKeys: fetched))
+        self.published = ReadMostly(Current(verifier: verifier, revocations: revocations))
     }
 
     /// The verifier and the revocation lists, read together.
-    var current: (verifier: TokenVerifier, revocations: [String: RevocationList]) {
-        state.withLockedValue { ($0.verifier, $0.revocations) }
+    struct Current: Sendable {
+        let verifier: TokenVerifier
+        let revocations: [String: RevocationList]
     }
 
-    var verifier: TokenVerifier { state.withLockedValue { $0.verifier } }
+    /// What the data path reads: published whenever `state`'s verifier or revocations change.
+    private let published: ReadMostly<Current>
+
+    /// The data path's read: no lock while the caller's reading is current.
+    func current(reusing reading: inout ReadMostly<Current>.Reading?) -> (verifier: TokenVerifier, revocations: [String: RevocationList]) {
+        let current = published.read(reusing: &reading)
+        return (current.verifier, current.revocations)
+    }
+
+    var verifier: TokenVerifier { published.value.verifier }
 
     /// Files whose change reloads `issuer`.
     static func watchedFiles(_ issuer: IssuerConfig) -> [String] {
@@ -191,6 +203,7 @@ final class TokenVerifierStore: Sendable {
             state.localKeys[name] = keys
             state.revocations[name] = revocations
             state.verifier = Self.verifier(state.issuers)
+            published.replace(with: Current(verifier: state.verifier, revocations: state.revocations))
         }
     }
 
@@ -208,6 +221,7 @@ final class TokenVerifierStore: Sendable {
             state.fetchedKeys[name] = (keys, document ?? held?.document)
             state.issuers[name] = issuer
             state.verifier = Self.verifier(state.issuers)
+            published.replace(with: Current(verifier: state.verifier, revocations: state.revocations))
             return true
         }
     }

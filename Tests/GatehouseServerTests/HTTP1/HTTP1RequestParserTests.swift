@@ -13,6 +13,59 @@ final class HTTP1RequestParserTests: XCTestCase {
         }
     }
 
+    /// The word-at-a-time check behind long field values: every byte value in every lane.
+    func testAllVisibleIsExactlyNoControlSpaceOrDEL() {
+        for byte in UInt8.min...UInt8.max {
+            let visible = byte > 0x20 && byte != 0x7F
+            for lane in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[lane] = byte
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                XCTAssertEqual(HTTP1Syntax.allVisible(word), visible, "byte \(byte) in lane \(lane)")
+            }
+        }
+        // Neighbours that borrow in the subtraction do not hide or invent a hit.
+        for (low, high) in [(UInt8(0x21), UInt8(0x20)), (0x00, 0x21), (0xFF, 0x7F), (0x80, 0x00), (0x7E, 0x80)] {
+            let word = [low, high, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+            XCTAssertEqual(HTTP1Syntax.allVisible(word), [low, high].allSatisfy { $0 > 0x20 && $0 != 0x7F }, "\(low), \(high)")
+        }
+    }
+
+    /// A long value (read a word at a time) keeps every byte it should and refuses a control
+    /// byte wherever it sits; trailing whitespace is trimmed wherever the words end.
+    func testLongFieldValuesAreCheckedAtEveryPosition() throws {
+        let token = String(repeating: "abcdefgh", count: 5) + "xyz"  // 43 bytes
+        for length in [7, 8, 9, 16, 17, 43] {
+            let value = String(token.prefix(length))
+            XCTAssertEqual(try head("GET / HTTP/1.1\r\nAuthorization: Bearer \(value)\r\n\r\n").headers["authorization"], ["Bearer \(value)"])
+            for trailing in [" ", "\t", "  \t "] {
+                XCTAssertEqual(try head("GET / HTTP/1.1\r\nX-A: \(value)\(trailing)\r\n\r\n").headers["x-a"], [value], "trimmed")
+            }
+        }
+        for position in 0..<43 {
+            for bad: UInt8 in [0x00, 0x01, 0x0A, 0x0D, 0x1F, 0x7F] {
+                var bytes = Array("GET / HTTP/1.1\r\nX-A: ".utf8)
+                var value = Array(token.utf8)
+                value[position] = bad
+                bytes += value + Array("\r\nHost: h\r\n\r\n".utf8)
+                var parser = Parser(limits: Self.roomy)
+                var buffer = ByteBuffer(bytes: bytes)
+                XCTAssertThrowsError(try parser.next(from: &buffer), "byte \(bad) at \(position)")
+            }
+            // Spaces, tabs and obs-text inside are kept.
+            for fine: UInt8 in [0x20, 0x09, 0x80, 0xFF] where position > 0 && position < 42 {
+                var bytes = Array("GET / HTTP/1.1\r\nX-A: ".utf8)
+                var value = Array(token.utf8)
+                value[position] = fine
+                bytes += value + Array("\r\n\r\n".utf8)
+                var parser = Parser(limits: Self.roomy)
+                var buffer = ByteBuffer(bytes: bytes)
+                guard case .head(let parsed) = try parser.next(from: &buffer) else { return XCTFail("no head") }
+                XCTAssertEqual(parsed.headers["x-a"].first.map { Array($0.utf8).count }, String(decoding: value, as: UTF8.self).utf8.count)
+            }
+        }
+    }
+
     typealias Parser = HTTP1RequestParser
     typealias Failure = HTTP1RequestParser.Failure
 
