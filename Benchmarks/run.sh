@@ -45,8 +45,9 @@ usage: $0 [options]
                        gatehouse-baseline with the same configuration, interleaved with the
                        others; the summary adds its ratio (an A/B of two builds in one run)
   --peers LIST         comma-separated subset of the scenario's peers (e.g. gatehouse,nginx)
-  --floor              add peer nio-floor (tls-/mtls-keepalive): gh-floor, a minimal SwiftNIO +
-                       NIOSSL reverse proxy that checks nothing, the floor of Gatehouse's stack
+  --floor              add peer nio-floor (tls-/mtls-keepalive, token-repeated/-fresh): gh-floor, a
+                       minimal SwiftNIO + NIOSSL reverse proxy that checks nothing (it relays the
+                       token unread), the floor of Gatehouse's stack
   --nginx-json-log     the nginx proxy writes a JSON access-log line per request (buffered), as
                        Gatehouse writes a decision record (default: access_log off)
   --keep               keep the temporary directory (configs, logs)
@@ -320,11 +321,16 @@ if [[ -n "$BASELINE_GATEHOUSE" ]]; then   # the same requests as peer gatehouse,
     SCENARIO_RATIOS+=("gatehouse gatehouse-baseline")
 fi
 if [[ -n "$WITH_FLOOR" ]]; then   # the stack's floor, same URL path and client arguments as nginx
-    [[ $SCENARIO == tls-keepalive || $SCENARIO == mtls-keepalive ]] || die "--floor is for tls-keepalive and mtls-keepalive"
+    case $SCENARIO in
+        tls-keepalive | mtls-keepalive) SCENARIO_RATIOS+=("nio-floor nginx" "gatehouse nio-floor") ;;
+        # The floor relays the bearer token without looking at it: what HAProxy's and
+        # Gatehouse's token checks leave of the stack's cost.
+        token-repeated | token-fresh) SCENARIO_RATIOS+=("nio-floor haproxy" "nio-floor haproxy-notoken" "gatehouse nio-floor") ;;
+        *) die "--floor is for tls-keepalive, mtls-keepalive, token-repeated and token-fresh" ;;
+    esac
     SCENARIO_PEERS+=(nio-floor)
     peer_url[nio-floor]=${peer_url[nginx]/:$NGINX_PORT\//:$NIO_FLOOR_PORT\/}
     peer_args[nio-floor]=${peer_args[nginx]}
-    SCENARIO_RATIOS+=("nio-floor nginx" "gatehouse nio-floor")
 fi
 if [[ -n "$ONLY_PEERS" ]]; then
     kept=()
@@ -382,10 +388,11 @@ for peer in "${ACTIVE_PEERS[@]}"; do
     fi
 done
 # Token scenarios: a token with a broken signature must be refused with 401 by the peers
-# that check tokens (and pass the one that does not).
+# that check tokens (and passed by those that do not: *-notoken, nio-floor).
 if [[ -d "$TMP/tokens" ]]; then
     for peer in "${ACTIVE_PEERS[@]}"; do
-        want=401; [[ $peer == *-notoken ]] && want=200
+        checks_tokens=1; [[ $peer == *-notoken || $peer == nio-floor ]] && checks_tokens=""
+        want=401; [[ -z $checks_tokens ]] && want=200
         for kind in token bad-signature; do
             expect=$want; [[ $kind == token ]] && expect=200
             got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
@@ -394,7 +401,7 @@ if [[ -d "$TMP/tokens" ]]; then
             [[ "$got" == "$expect" ]] || die "$peer: a request with $kind.txt got HTTP $got, expected $expect"
             log "check $peer: $kind.txt -> HTTP $got (expected $expect)"
         done
-        if [[ $peer != *-notoken ]]; then
+        if [[ -n $checks_tokens ]]; then
             got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TMP/pki/ca.pem" \
                 --cert "$TMP/pki/client.pem" --key "$TMP/pki/client.key" "${peer_url[$peer]}" || true)
             [[ "$got" == 401 ]] || die "$peer: a request without a token got HTTP $got, expected 401"

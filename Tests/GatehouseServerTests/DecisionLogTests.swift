@@ -1,5 +1,7 @@
 import Foundation
 import GatehouseCore
+import NIOCore
+import NIOPosix
 import XCTest
 @testable import GatehouseServer
 
@@ -58,6 +60,45 @@ final class DecisionLogTests: XCTestCase {
         XCTAssertGreaterThan(counters.dropped, 0, "a 4-record queue cannot absorb a 20,000-record burst")
         XCTAssertEqual(counters.written + counters.dropped, total)
         XCTAssertEqual(lines(path).count, counters.written)
+    }
+
+    /// Each event loop queues into its own queue; every record of every loop is written once,
+    /// each loop's in the order it made them, and `flush` waits for all of them.
+    func testEachEventLoopHasItsOwnQueueAndNothingIsLost() throws {
+        let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let loops = Array(group.makeIterator())
+        let log = DecisionLog(config: DecisionLogConfig(path: path))
+        try log.start()
+        let queues = loops.map { log.queue(for: $0) }
+        XCTAssertTrue(queues[0] !== queues[1], "one queue per loop")
+        XCTAssertTrue(log.queue(for: loops[0]) === queues[0], "the same loop, the same queue")
+
+        let perLoop = 2_000
+        let done = try EventLoopFuture.whenAllSucceed(
+            loops.indices.map { loop in
+                loops[loop].submit {
+                    for index in 0..<perLoop { log.record(self.record(loop * 100_000 + index), in: queues[loop]) }
+                }
+            }, on: loops[0]
+        ).wait()
+        XCTAssertEqual(done.count, 2)
+        log.record(record(999_999))  // the general queue
+        log.flush()
+        let written = lines(path)
+        XCTAssertEqual(written.count, 2 * perLoop + 1)
+        for loop in loops.indices {
+            let ids = written.compactMap { line -> Int? in
+                guard let range = line.range(of: #""request_id":"r"#) else { return nil }
+                let id = Int(line[range.upperBound...].prefix { $0.isNumber })!
+                return id / 100_000 == loop && id != 999_999 ? id : nil
+            }
+            XCTAssertEqual(ids, (0..<perLoop).map { loop * 100_000 + $0 }, "loop \(loop): all, in order")
+        }
+        XCTAssertEqual(log.counters, .init(written: 2 * perLoop + 1, failedOver: 0, dropped: 0))
+        log.shutdown()
     }
 
     func testAnUnwritablePathFailsAtStart() {

@@ -2,6 +2,7 @@ import Atomics
 import Foundation
 import GatehouseCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -13,15 +14,16 @@ import Darwin
 
 /// Writes one JSON line per decision record, off the event loop.
 ///
-/// The caller's thread encodes the record and appends its line to a bounded in-memory queue
-/// of bytes (a lock held for a copy); a dedicated thread writes the queued lines in batches.
-/// Encoding where the record was made keeps the record's strings on one core: queued as a
-/// struct, every record was released on the writer thread, and each of its strings shared
-/// with the event loops (route, listener, upstream, policy version, peer) bounced between
-/// cores (the log as a whole measured ~5-6 % of a proxied request's CPU; encoding here took
-/// ~1-2 % of that back). At the bound new records are counted as dropped and the count is reported on
-/// stderr, so nothing is lost silently. When the sink fails (disk full, file removed) records
-/// go to stderr instead and are counted as failed over.
+/// The caller's thread encodes the record straight into a bounded in-memory queue of bytes
+/// (a lock held for the encoding); a dedicated thread writes the queued lines in batches.
+/// Each event loop has a queue of its own (``Queue``, from ``queue(for:)``), so a request's
+/// record takes a lock no other loop takes: with one shared queue its lock's cache line
+/// bounced between the loops on every request. Encoding where the record was made keeps the
+/// record's strings on one core too (queued as structs, every record was released on the
+/// writer thread). The log as a whole measured ~5-6 % of a proxied request's CPU. At a
+/// queue's bound new records are counted as dropped and the count is reported on stderr, so
+/// nothing is lost silently. When the sink fails (disk full, file removed) records go to
+/// stderr instead and are counted as failed over.
 public final class DecisionLog: Sendable {
     public struct Counters: Sendable, Equatable {
         public var written: Int
@@ -29,20 +31,33 @@ public final class DecisionLog: Sendable {
         public var dropped: Int
     }
 
-    private struct Queue {
-        /// Whole JSON lines, each ending in a newline.
-        var pending: [UInt8] = []
-        var pendingCount = 0
-        var stopping = false
-        var reopenRequested = false
-        /// Records taken by the writer but not yet written; `flush` waits for zero.
-        var inFlight = 0
+    /// Records waiting for the writer, from one event loop (or from everything else).
+    public final class Queue: Sendable {
+        fileprivate struct Lines {
+            /// Whole JSON lines, each ending in a newline.
+            var pending: [UInt8] = []
+            var pendingCount = 0
+            /// Records taken by the writer but not yet written; `flush` waits for zero.
+            var inFlight = 0
+        }
+
+        fileprivate let lines = NIOLockedValueBox(Lines())
+        fileprivate let capacity: Int
+
+        fileprivate init(capacity: Int) {
+            self.capacity = capacity
+        }
     }
 
     private let path: String
-    private let capacity: Int
-    private let queue: ConditionLock<Int>
-    private let state: NIOLockedValueBox<Queue>
+    /// `decision_log.queue_capacity`, split evenly between the queues.
+    private let queueCapacity: Int
+    private let wakeUp: ConditionLock<Int>
+    /// Records from outside the event loops (refused handshakes, rollout events, tests).
+    private let general: Queue
+    private let queues: NIOLockedValueBox<(byLoop: [ObjectIdentifier: Queue], all: [Queue])>
+    private let stopping = ManagedAtomic(false)
+    private let reopenRequested = ManagedAtomic(false)
     private let written = ManagedAtomic<Int>(0)
     private let failedOver = ManagedAtomic<Int>(0)
     private let dropped = ManagedAtomic<Int>(0)
@@ -55,12 +70,17 @@ public final class DecisionLog: Sendable {
     private static let pollInterval = 0.005
     /// The writer keeps a batch buffer up to this size for the next batch.
     private static let maxKeptBatchBytes = 4 << 20
+    /// Event loops with a queue of their own; records from any more share the general one.
+    static let maxLoopQueues = 64
 
     public init(config: DecisionLogConfig) {
         self.path = config.path
-        self.capacity = config.queueCapacity
-        self.queue = ConditionLock(value: Self.idle)
-        self.state = NIOLockedValueBox(Queue())
+        // One queue per core's event loop and the general one.
+        self.queueCapacity = max(1, config.queueCapacity / (System.coreCount + 1))
+        self.wakeUp = ConditionLock(value: Self.idle)
+        let general = Queue(capacity: queueCapacity)
+        self.general = general
+        self.queues = NIOLockedValueBox(([:], [general]))
     }
 
     public var counters: Counters {
@@ -83,48 +103,65 @@ public final class DecisionLog: Sendable {
         thread.start()
     }
 
+    /// The queue for records made on `eventLoop` (look it up once per connection).
+    public func queue(for eventLoop: any EventLoop) -> Queue {
+        queues.withLockedValue { queues in
+            if let queue = queues.byLoop[ObjectIdentifier(eventLoop)] { return queue }
+            guard queues.byLoop.count < Self.maxLoopQueues else { return general }
+            let queue = Queue(capacity: queueCapacity)
+            queues.byLoop[ObjectIdentifier(eventLoop)] = queue
+            queues.all.append(queue)
+            return queue
+        }
+    }
+
     /// Never blocks beyond a short append; safe to call on an event loop.
     public func record(_ record: DecisionRecord) {
-        var line: [UInt8] = []
-        line.reserveCapacity(512)
-        record.appendJSON(to: &line)
-        append(line: &line)
+        self.record(record, in: general)
+    }
+
+    /// The same, into `queue` (the caller's event loop's).
+    public func record(_ record: DecisionRecord, in queue: Queue) {
+        append(to: queue) { record.appendJSON(to: &$0) }
     }
 
     /// A gateway event as one JSON object (no newline); queued like a decision.
     public func recordEvent(_ json: [UInt8]) {
-        var line = json
-        append(line: &line)
+        append(to: general) { $0.append(contentsOf: json) }
     }
 
-    private func append(line: inout [UInt8]) {
-        line.append(UInt8(ascii: "\n"))
-        let earlyWake = max(1, capacity / 4)
-        let outcome = state.withLockedValue { queue -> (accepted: Bool, wakeWriter: Bool) in
-            guard !queue.stopping, queue.pendingCount + queue.inFlight < capacity else { return (false, false) }
-            queue.pending.append(contentsOf: line)
-            queue.pendingCount += 1
-            return (true, queue.pendingCount == earlyWake)
+    private func append(to queue: Queue, _ encode: (inout [UInt8]) -> Void) {
+        let earlyWake = max(1, queue.capacity / 4)
+        let outcome = queue.lines.withLockedValue { lines -> (accepted: Bool, wakeWriter: Bool) in
+            guard lines.pendingCount + lines.inFlight < queue.capacity, !stopping.load(ordering: .relaxed) else {
+                return (false, false)
+            }
+            // Encoded in place: no line of its own to allocate and copy.
+            encode(&lines.pending)
+            lines.pending.append(UInt8(ascii: "\n"))
+            lines.pendingCount += 1
+            return (true, lines.pendingCount == earlyWake)
         }
         guard outcome.accepted else {
             dropped.wrappingIncrement(ordering: .relaxed)
             return
         }
-        // The writer wakes by itself every few milliseconds and drains the whole queue, so a
+        // The writer wakes by itself every few milliseconds and drains every queue, so a
         // request never pays for a futex wake-up; only a queue filling up fast wakes it early.
         if outcome.wakeWriter { signal() }
     }
 
     /// Reopens the file (after log rotation). Called from the SIGHUP handler.
     public func reopen() {
-        state.withLockedValue { $0.reopenRequested = true }
+        reopenRequested.store(true, ordering: .sequentiallyConsistent)
         signal()
     }
 
     /// Blocks until every record queued so far is written. Not for event loops.
     public func flush() {
         guard started.load(ordering: .sequentiallyConsistent) else { return }
-        while state.withLockedValue({ $0.pendingCount > 0 || $0.inFlight > 0 }) {
+        let all = queues.withLockedValue { $0.all }
+        while all.contains(where: { queue in queue.lines.withLockedValue { $0.pendingCount > 0 || $0.inFlight > 0 } }) {
             signal()
             usleep(1000)
         }
@@ -133,49 +170,50 @@ public final class DecisionLog: Sendable {
     /// Writes what is queued, then stops the writer. Not for event loops.
     public func shutdown() {
         flush()
-        state.withLockedValue { $0.stopping = true }
+        stopping.store(true, ordering: .sequentiallyConsistent)
         signal()
         guard started.load(ordering: .sequentiallyConsistent) else { return }
         while !writerFinished.load(ordering: .sequentiallyConsistent) { usleep(1000) }
     }
 
     private func signal() {
-        queue.lock()
-        queue.unlock(withValue: Self.hasWork)
+        wakeUp.lock()
+        wakeUp.unlock(withValue: Self.hasWork)
     }
 
     private func run(descriptor initial: Int32) {
         var descriptor = initial
         var reportedDrops = 0
-        var batch: [UInt8] = []  // swapped with the queue's bytes: two buffers, reused
+        var batch: [UInt8] = []  // swapped with a queue's bytes: buffers are reused, not copied
         while true {
-            if queue.lock(whenValue: Self.hasWork, timeoutSeconds: Self.pollInterval) {
-                queue.unlock(withValue: Self.idle)
+            if wakeUp.lock(whenValue: Self.hasWork, timeoutSeconds: Self.pollInterval) {
+                wakeUp.unlock(withValue: Self.idle)
             }
-            let (count, stopping, reopen) = state.withLockedValue { queue -> (Int, Bool, Bool) in
-                batch.removeAll(keepingCapacity: true)
-                swap(&batch, &queue.pending)
-                let count = queue.pendingCount
-                queue.pendingCount = 0
-                queue.inFlight = count
-                let reopen = queue.reopenRequested
-                queue.reopenRequested = false
-                return (count, queue.stopping, reopen)
-            }
-            if reopen, descriptor != STDOUT_FILENO {
+            // Read before draining: a stop comes after the last records were queued.
+            let stopping = stopping.load(ordering: .sequentiallyConsistent)
+            if reopenRequested.exchange(false, ordering: .sequentiallyConsistent), descriptor != STDOUT_FILENO {
                 if let fresh = try? Self.open(path) {
                     close(descriptor)
                     descriptor = fresh
                 }
             }
-            if count > 0 {
+            for queue in queues.withLockedValue({ $0.all }) {
+                let count = queue.lines.withLockedValue { lines -> Int in
+                    batch.removeAll(keepingCapacity: true)
+                    swap(&batch, &lines.pending)
+                    let count = lines.pendingCount
+                    lines.pendingCount = 0
+                    lines.inFlight = count
+                    return count
+                }
+                guard count > 0 else { continue }
                 if Self.writeAll(batch, to: descriptor) {
                     written.wrappingIncrement(by: count, ordering: .relaxed)
                 } else {
                     _ = Self.writeAll(batch, to: STDERR_FILENO)
                     failedOver.wrappingIncrement(by: count, ordering: .relaxed)
                 }
-                state.withLockedValue { $0.inFlight = 0 }
+                queue.lines.withLockedValue { $0.inFlight = 0 }
                 // A burst's buffer is not kept for the process's life.
                 if batch.capacity > Self.maxKeptBatchBytes { batch = [] }
             }

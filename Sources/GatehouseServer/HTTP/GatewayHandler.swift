@@ -74,6 +74,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var snapshotReading: ReadMostly<GatewaySnapshot>.Reading?
     /// What the head checks keep between this connection's requests (its token, the verifier).
     private var checksMemory = HeadChecks.ConnectionMemory()
+    /// This event loop's decision-log queue (no lock shared with the other loops).
+    private var logQueue: DecisionLog.Queue?
     private var pool: UpstreamPool?
     private var upstream: UpstreamConnection?
     private var bufferedBody: [ByteBuffer] = []
@@ -121,6 +123,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        logQueue = dependencies.decisionLog.queue(for: context.eventLoop)
         timeouts?.start(context: context)
         responseTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.responseTimedOut() }
     }
@@ -1020,7 +1023,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
         dependencies.metrics.recordRequest(record, recent: &recentSeries)
-        dependencies.decisionLog.record(record)
+        if let logQueue { dependencies.decisionLog.record(record, in: logQueue) } else { dependencies.decisionLog.record(record) }
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil
     }
