@@ -76,6 +76,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     private var checksMemory = HeadChecks.ConnectionMemory()
     /// This event loop's decision-log queue (no lock shared with the other loops).
     private var logQueue: DecisionLog.Queue?
+    /// This event loop's held metrics observations (counted in bursts, and at every scrape).
+    private var heldMetrics: LoopObservations<DecisionMetrics.Observation>?
+    private var checkDurations: CheckDurations.Recorder?
     private var pool: UpstreamPool?
     private var upstream: UpstreamConnection?
     private var bufferedBody: [ByteBuffer] = []
@@ -124,6 +127,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         logQueue = dependencies.decisionLog.queue(for: context.eventLoop)
+        heldMetrics = dependencies.metrics.observations(for: context.eventLoop)
+        checkDurations = dependencies.checks?.recorder(for: context.eventLoop)
         timeouts?.start(context: context)
         responseTimer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.responseTimedOut() }
     }
@@ -294,7 +299,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         // The router canonicalises the host itself, and only when some route names a host.
         let request = HeadChecks.Request(
             host: validated.host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens,
-            durations: dependencies.checks)
+            durations: checkDurations)
         let verdict = decidingVerdict(request, snapshot: snapshot, exchange: exchange)
         guard let route = verdict.route else {
             respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
@@ -1022,7 +1027,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         if let rollout = exchange.rollout, let other = exchange.shadowPolicy {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
-        dependencies.metrics.recordRequest(record, recent: &recentSeries)
+        dependencies.metrics.recordRequest(record, recent: &recentSeries, held: heldMetrics)
         if let logQueue { dependencies.decisionLog.record(record, in: logQueue) } else { dependencies.decisionLog.record(record) }
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil

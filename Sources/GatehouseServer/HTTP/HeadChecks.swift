@@ -40,7 +40,7 @@ enum HeadChecks {
         let headers: HTTPHeaders
         let peer: ConnectionPeer?
         let tokens: TokenVerifierStore?
-        var durations: CheckDurations? = nil
+        var durations: CheckDurations.Recorder? = nil
     }
 
     static func evaluate(_ router: Router<CompiledRoute>, _ request: Request, memory: inout ConnectionMemory) -> HeadVerdict {

@@ -32,12 +32,48 @@ final class CheckDurations: Sendable {
     }
 
     func observe(_ check: RouteCheck, since start: NIODeadline) {
-        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-        switch check {
-        case .peers: peers.record(seconds)
-        case .token: token.record(seconds)
-        case .rateLimit: rateLimit.record(seconds)
-        case .webhook: webhook.record(seconds)
+        record(Observation(check: check, seconds: Double((NIODeadline.now() - start).nanoseconds) / 1e9))
+    }
+
+    /// One check's duration, held on its event loop (``LoopObservations``) until applied.
+    struct Observation: Sendable {
+        let check: RouteCheck
+        let seconds: Double
+    }
+
+    /// Observations per event loop: applied 256 at a time, and before every scrape.
+    private let held = LoopObservationSet<Observation>(capacity: 256)
+
+    /// A connection's way to observe on its event loop's buffer.
+    struct Recorder {
+        let durations: CheckDurations
+        let held: LoopObservations<Observation>
+
+        func observe(_ check: RouteCheck, since start: NIODeadline) {
+            let observation = Observation(check: check, seconds: Double((NIODeadline.now() - start).nanoseconds) / 1e9)
+            if let burst = held.add(observation) { durations.apply(burst) }
+        }
+    }
+
+    func recorder(for eventLoop: any EventLoop) -> Recorder {
+        Recorder(durations: self, held: held.observations(for: eventLoop))
+    }
+
+    /// Observes what every event loop holds (before a scrape).
+    func applyHeld() {
+        apply(held.takeAll())
+    }
+
+    private func apply(_ burst: [Observation]) {
+        for observation in burst { record(observation) }
+    }
+
+    private func record(_ observation: Observation) {
+        switch observation.check {
+        case .peers: peers.record(observation.seconds)
+        case .token: token.record(observation.seconds)
+        case .rateLimit: rateLimit.record(observation.seconds)
+        case .webhook: webhook.record(observation.seconds)
         }
     }
 }

@@ -1,5 +1,6 @@
 import GatehouseCore
 import NIOConcurrencyHelpers
+import NIOCore
 import Prometheus
 
 /// `gatehouse_decisions_total` and `gatehouse_request_duration_seconds`, fed once per
@@ -55,16 +56,34 @@ public final class DecisionMetrics: Sendable {
         let counter: Prometheus.Counter
         /// Set by the first request of the series (refusals have no duration).
         var duration: ValueHistogram?
+        /// Index into `Cache.slots`, once the series has its duration histogram.
+        var slot: Int?
     }
 
     private struct Cache {
         var series: [SeriesKey: Series] = [:]
         /// By route name ("" for no route); shared by the route's series.
         var durations: [String: ValueHistogram] = [:]
-        /// `gatehouse_upstream_requests_total` by upstream name and result.
-        var upstreamRequests: [UpstreamKey: Prometheus.Counter] = [:]
+        /// `gatehouse_upstream_requests_total` by upstream name and result, with its index
+        /// into `upstreamSlots`.
+        var upstreamRequests: [UpstreamKey: (counter: Prometheus.Counter, slot: Int)] = [:]
+        /// Complete series by number, so a held observation names its series with an integer
+        /// (no reference to retain on the request path). Never shrinks.
+        var slots: [(counter: Prometheus.Counter, duration: ValueHistogram)] = []
+        var upstreamSlots: [Prometheus.Counter] = []
         var count: Int { series.count + durations.count + upstreamRequests.count }
     }
+
+    /// One request's counts, held on its event loop (``LoopObservations``) until applied.
+    struct Observation: Sendable {
+        let slot: Int32
+        /// -1: the request did not go to an upstream.
+        let upstreamSlot: Int32
+        let seconds: Double
+    }
+
+    /// Observations per event loop: applied 256 at a time, and before every scrape.
+    private let held = LoopObservationSet<Observation>(capacity: 256)
 
     /// An upstream request's outcome: the status class it answered with, or the reason it
     /// failed (`upstream.timeout`, ...).
@@ -121,6 +140,13 @@ public final class DecisionMetrics: Sendable {
         fileprivate var counter: Prometheus.Counter?
         fileprivate var histogram: ValueHistogram?
         fileprivate var upstream: Prometheus.Counter?
+        fileprivate var slot: Int32 = -1
+        fileprivate var upstreamSlot: Int32 = -1
+    }
+
+    /// The buffer for observations made on `eventLoop` (look it up once per connection).
+    func observations(for eventLoop: any EventLoop) -> LoopObservations<Observation> {
+        held.observations(for: eventLoop)
     }
 
     /// A request's decision record: counts the decision and observes its duration.
@@ -129,21 +155,37 @@ public final class DecisionMetrics: Sendable {
         recordRequest(record, recent: &unused)
     }
 
-    /// The same, reusing (and updating) the handles of the caller's previous request.
-    func recordRequest(_ record: DecisionRecord, recent: inout RecentSeries) {
+    /// The same, reusing (and updating) the handles of the caller's previous request. With
+    /// the caller's event loop's `held` buffer, a request of the same series as the last one
+    /// is held there and counted in a burst (or at the next scrape).
+    func recordRequest(_ record: DecisionRecord, recent: inout RecentSeries, held: LoopObservations<Observation>? = nil) {
         let key = SeriesKey(record)
         let upstreamKey = UpstreamKey(record)
-        if key == recent.key, upstreamKey == recent.upstreamKey, let counter = recent.counter, let histogram = recent.histogram {
-            counter.increment()
-            histogram.record(record.durationMillis / 1000)
-            recent.upstream?.increment()
-            return
+        if key == recent.key, upstreamKey == recent.upstreamKey {
+            if let held, recent.slot >= 0 {
+                let observation = Observation(slot: recent.slot, upstreamSlot: recent.upstreamSlot, seconds: record.durationMillis / 1000)
+                if let burst = held.add(observation) { apply(burst) }
+                return
+            }
+            if let counter = recent.counter, let histogram = recent.histogram {
+                counter.increment()
+                histogram.record(record.durationMillis / 1000)
+                recent.upstream?.increment()
+                return
+            }
         }
-        let (counter, histogram, upstream) = cache.withLockedValue {
-            (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?, Prometheus.Counter?) in
+        let (counter, histogram, upstream, slots) = cache.withLockedValue {
+            (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?, Prometheus.Counter?, (Int32, Int32)) in
             let upstream = upstreamKey.flatMap { self.upstreamCounter($0, in: &cache) }
-            if let series = cache.series[key], let duration = series.duration { return (series.counter, duration, upstream) }
-            return (self.counter(key, in: &cache), self.histogram(for: key, in: &cache), upstream)
+            let counter: Prometheus.Counter?
+            let histogram: ValueHistogram?
+            if let series = cache.series[key], let duration = series.duration {
+                (counter, histogram) = (series.counter, duration)
+            } else {
+                (counter, histogram) = (self.counter(key, in: &cache), self.histogram(for: key, in: &cache))
+            }
+            let slot = cache.series[key]?.slot.map { Int32($0) } ?? -1
+            return (counter, histogram, upstream?.counter, (slot, upstream.map { Int32($0.slot) } ?? -1))
         }
         counter?.increment()
         histogram?.record(record.durationMillis / 1000)
@@ -151,8 +193,26 @@ public final class DecisionMetrics: Sendable {
         // Remembered only when every series exists: past the cap, each request must count a drop.
         let complete = counter != nil && histogram != nil && (upstreamKey == nil || upstream != nil)
         recent = complete
-            ? RecentSeries(key: key, upstreamKey: upstreamKey, counter: counter, histogram: histogram, upstream: upstream)
+            ? RecentSeries(
+                key: key, upstreamKey: upstreamKey, counter: counter, histogram: histogram, upstream: upstream,
+                slot: slots.0, upstreamSlot: slots.1)
             : RecentSeries()
+    }
+
+    /// Counts what every event loop holds (before a scrape).
+    func applyHeld() {
+        apply(held.takeAll())
+    }
+
+    private func apply(_ burst: [Observation]) {
+        guard !burst.isEmpty else { return }
+        let (slots, upstreamSlots) = cache.withLockedValue { ($0.slots, $0.upstreamSlots) }
+        for observation in burst {
+            let series = slots[Int(observation.slot)]
+            series.counter.increment()
+            series.duration.record(observation.seconds)
+            if observation.upstreamSlot >= 0 { upstreamSlots[Int(observation.upstreamSlot)].increment() }
+        }
     }
 
     /// A connection refused before any request (TLS handshake, header timeout): counted,
@@ -181,23 +241,28 @@ public final class DecisionMetrics: Sendable {
         return counter
     }
 
-    private func upstreamCounter(_ key: UpstreamKey, in cache: inout Cache) -> Prometheus.Counter? {
-        if let counter = cache.upstreamRequests[key] { return counter }
+    private func upstreamCounter(_ key: UpstreamKey, in cache: inout Cache) -> (counter: Prometheus.Counter, slot: Int)? {
+        if let known = cache.upstreamRequests[key] { return known }
         guard cache.count < maxSeries else {
             dropped.increment()
             return nil
         }
         let counter = registry.makeCounter(
             descriptor: Self.upstreamRequests, labels: [("upstream", key.upstream), ("result", key.result)])
-        cache.upstreamRequests[key] = counter
-        return counter
+        cache.upstreamRequests[key] = (counter, cache.upstreamSlots.count)
+        cache.upstreamSlots.append(counter)
+        return (counter, cache.upstreamSlots.count - 1)
     }
 
     /// The route's histogram, remembered in the key's series (when it has one) so the next
-    /// request of the series finds both in one lookup.
+    /// request of the series finds both in one lookup; the series gets its slot with it.
     private func histogram(for key: SeriesKey, in cache: inout Cache) -> ValueHistogram? {
         let histogram = self.histogram(key.route ?? "", in: &cache)
-        cache.series[key]?.duration = histogram
+        if let histogram, let series = cache.series[key], series.duration == nil {
+            cache.series[key]?.duration = histogram
+            cache.series[key]?.slot = cache.slots.count
+            cache.slots.append((series.counter, histogram))
+        }
         return histogram
     }
 

@@ -27,6 +27,11 @@ public final class GatewayMetrics: Sendable {
         self.factory = PrometheusMetricsFactory(registry: registry)
         self.decisions = DecisionMetrics(registry: registry, maxSeries: maxDecisionSeries)
         self.checks = CheckDurations(registry: registry)
+        // What the event loops hold is counted before anything is read.
+        scrapeHooks.withLockedValue { [decisions, checks] in
+            $0.append { decisions.applyHeld() }
+            $0.append { checks.applyHeld() }
+        }
     }
 
     private static let processWide: GatewayMetrics = {

@@ -1,6 +1,8 @@
 import Foundation
 import GatehouseCore
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 import XCTest
 @testable import GatehouseServer
@@ -115,6 +117,63 @@ final class DecisionMetricsTests: XCTestCase {
         XCTAssertEqual(text.value("gatehouse_metrics_series_dropped_total"), 4)
         XCTAssertEqual(text.value("gatehouse_decisions_total", ["policy_version": "v1"]), 2)
         XCTAssertEqual(text.value("gatehouse_request_duration_seconds_count", ["route": "app"]), 6)
+    }
+
+    /// Held on the event loops: invisible in the registry until a burst fills or a scrape
+    /// comes, then every record counted in its own series, none twice.
+    func testHeldObservationsAreCountedAtABurstAndAtEveryScrape() throws {
+        let metrics = GatewayMetrics()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let loops = Array(group.makeIterator())
+        let held = loops.map { metrics.decisions.observations(for: $0) }
+        XCTAssertTrue(held[0] !== held[1], "one buffer per loop")
+        XCTAssertTrue(metrics.decisions.observations(for: loops[0]) === held[0])
+        var recent = [DecisionMetrics.RecentSeries(), DecisionMetrics.RecentSeries()]
+        func record(_ loop: Int, version: String = "v1", upstreamStatus: Int = 200) {
+            var record = sampleRecord(version: version)
+            record.upstream = .init(name: "origin", endpoint: "127.0.0.1:1", status: upstreamStatus)
+            metrics.decisions.recordRequest(record, recent: &recent[loop], held: held[loop])
+        }
+        func registryValue(_ name: String, _ labels: [String: String]) -> Double? {
+            PrometheusText(metrics.registry.emitToString()).value(name, labels)
+        }
+        let name = "gatehouse_decisions_total"
+        for _ in 0..<10 { record(0) }
+        for _ in 0..<5 { record(1) }
+        record(1, upstreamStatus: 503)
+        // The first of each series is counted at once (it finds the series); repeats are held.
+        XCTAssertEqual(registryValue(name, ["policy_version": "v1"]), 3)
+
+        var text = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
+        XCTAssertEqual(text.value(name, ["policy_version": "v1"]), 16)
+        XCTAssertEqual(text.value("gatehouse_upstream_requests_total", ["upstream": "origin", "result": "2xx"]), 15)
+        XCTAssertEqual(text.value("gatehouse_upstream_requests_total", ["upstream": "origin", "result": "5xx"]), 1)
+        XCTAssertEqual(text.value("gatehouse_request_duration_seconds_count", ["route": "app"]), 16)
+        text = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
+        XCTAssertEqual(text.value(name, ["policy_version": "v1"]), 16, "nothing counted twice")
+
+        // A full buffer is counted without a scrape.
+        for _ in 0..<300 { record(0, version: "v2") }
+        let counted = try XCTUnwrap(registryValue(name, ["policy_version": "v2"]))
+        XCTAssertGreaterThanOrEqual(counted, 256)
+        XCTAssertLessThan(counted, 300)
+        text = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
+        XCTAssertEqual(text.value(name, ["policy_version": "v2"]), 300)
+    }
+
+    func testCheckDurationsHeldOnALoopAreObservedAtTheScrape() throws {
+        let metrics = GatewayMetrics()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let recorder = metrics.checks.recorder(for: group.next())
+        for _ in 0..<7 { recorder.observe(.token, since: .now()) }
+        metrics.checks.observe(.peers, since: .now())
+        let count = "gatehouse_check_duration_seconds_count"
+        XCTAssertEqual(PrometheusText(metrics.registry.emitToString()).value(count, ["check": "token"]), 0)
+        let text = PrometheusText(String(decoding: metrics.exposition(), as: UTF8.self))
+        XCTAssertEqual(text.value(count, ["check": "token"]), 7)
+        XCTAssertEqual(text.value(count, ["check": "peers"]), 1)
     }
 
     func testConcurrentRecordsAreAllCounted() {
