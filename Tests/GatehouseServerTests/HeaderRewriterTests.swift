@@ -23,6 +23,29 @@ final class HeaderRewriterTests: XCTestCase {
         return Rewritten(headers: HTTPHeaders(forwarded.headers), requestID: forwarded.requestID)
     }
 
+    /// The data path's sink writes exactly the fields the list gets, in order, as a request head.
+    func testTheUpstreamHeadBytesAreTheRewrittenFieldsInOrder() {
+        let incoming = HTTPHeaders([
+            ("Host", "api.example"), ("Accept", "*/*"), ("X-Forwarded-For", "1.1.1.1"), ("Authorization", "Bearer abc.def.ghi"),
+            ("Connection", "x-drop"), ("X-Drop", "1"), ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ])
+        let context = HeaderRewriter.Context(
+            clientIP: "192.0.2.7", clientIsTrustedProxy: false, scheme: "https", host: "api.example", framing: .chunked)
+        var random = FastRandom()
+        let listed = HeaderRewriter.upstreamRequestHeaders(from: incoming, context: context, requestID: "rid-1", random: &random)
+        var head = UpstreamRequestHead(method: .POST, uri: "/a/b?c=d", allocator: ByteBufferAllocator())
+        let requestID = HeaderRewriter.upstreamRequestHeaders(from: incoming, context: context, requestID: "rid-1", random: &random, into: &head)
+        head.finish()
+        XCTAssertEqual(requestID, listed.requestID)
+        let expected = "POST /a/b?c=d HTTP/1.1\r\n" + listed.headers.map { "\($0.0): \($0.1)\r\n" }.joined() + "\r\n"
+        XCTAssertEqual(String(buffer: head.bytes), expected)
+        XCTAssertEqual(head.method, .POST)
+        XCTAssertTrue(expected.contains("authorization: Bearer abc.def.ghi\r\n") || expected.contains("Authorization: Bearer abc.def.ghi\r\n"))
+        XCTAssertFalse(expected.lowercased().contains("x-drop"), "named by Connection: not forwarded")
+        XCTAssertTrue(expected.contains("transfer-encoding: chunked\r\n"))
+        XCTAssertTrue(expected.contains("x-forwarded-for: 192.0.2.7\r\n"))
+    }
+
     func testUntrustedClientCannotSetAnyGatewayOwnedHeader() {
         let result = rewrite([
             ("X-Forwarded-For", "1.1.1.1"), ("x-forwarded-proto", "http"), ("X-Forwarded-Host", "evil"),

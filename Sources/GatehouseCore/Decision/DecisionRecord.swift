@@ -133,7 +133,8 @@ public struct DecisionRecord: Sendable, Equatable {
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,
         method: String? = nil, path: String? = nil, clientIP: String, peer: Peer? = nil, token: Token? = nil,
         webhook: Webhook? = nil, rateLimit: RateLimit? = nil, decision: Decision, reason: ReasonCode, status: Int, upstream: Upstream? = nil,
-        durationMillis: Double, policyVersion: String, cohort: String = "stable"
+        durationMillis: Double, policyVersion: String, cohort: String = "stable", shadow: [ShadowCheck] = [],
+        shadowPolicy: ShadowPolicy? = nil
     ) {
         self.timestampMillis = timestampMillis
         self.requestID = requestID
@@ -153,6 +154,8 @@ public struct DecisionRecord: Sendable, Equatable {
         self.durationMillis = durationMillis
         self.policyVersion = policyVersion
         self.cohort = cohort
+        self.shadow = shadow
+        self.shadowPolicy = shadowPolicy
     }
 }
 

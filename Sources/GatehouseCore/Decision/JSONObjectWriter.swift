@@ -171,42 +171,47 @@ public struct JSONObjectWriter {
 
     static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { utf8 in
-            // Fast path: nothing to escape, copy the whole value (one table load per byte).
-            if !utf8.contains(where: needsEscape) {
-                bytes.append(contentsOf: utf8)
-                return
-            }
-            var index = 0
-            while index < utf8.count {
-                let byte = utf8[index]
-                switch byte {
-                case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-                case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-                case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                case 0xE2 where index + 2 < utf8.count && utf8[index + 1] == 0x80
-                    && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
-                    // U+2028/U+2029 are valid JSON but break JavaScript consumers of the log.
-                    bytes.append(contentsOf: Array("\\u202".utf8))
-                    bytes.append(utf8[index + 2] == 0xA8 ? UInt8(ascii: "8") : UInt8(ascii: "9"))
-                    index += 3
-                    continue
-                default:
-                    if byte < 0x20 || byte == 0x7F {
-                        bytes.append(contentsOf: Array("\\u00".utf8))
-                        bytes.append(hex[Int(byte >> 4)])
-                        bytes.append(hex[Int(byte & 0x0F)])
-                    } else {
-                        bytes.append(byte)
-                    }
-                }
-                index += 1
-            }
+        // Read in place: a `var` copy to call `withUTF8` on costs a retain and a release.
+        if value.utf8.withContiguousStorageIfAvailable({ appendEscaped($0, to: &bytes) }) == nil {
+            var copy = value
+            copy.withUTF8 { appendEscaped($0, to: &bytes) }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        // Fast path: nothing to escape, copy the whole value (one table load per byte).
+        if !utf8.contains(where: needsEscape) {
+            bytes.append(contentsOf: utf8)
+            return
+        }
+        var index = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            switch byte {
+            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0xE2 where index + 2 < utf8.count && utf8[index + 1] == 0x80
+                && (utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9):
+                // U+2028/U+2029 are valid JSON but break JavaScript consumers of the log.
+                bytes.append(contentsOf: Array("\\u202".utf8))
+                bytes.append(utf8[index + 2] == 0xA8 ? UInt8(ascii: "8") : UInt8(ascii: "9"))
+                index += 3
+                continue
+            default:
+                if byte < 0x20 || byte == 0x7F {
+                    bytes.append(contentsOf: Array("\\u00".utf8))
+                    bytes.append(hex[Int(byte >> 4)])
+                    bytes.append(hex[Int(byte & 0x0F)])
+                } else {
+                    bytes.append(byte)
+                }
+            }
+            index += 1
+        }
     }
 }
 

@@ -32,7 +32,7 @@ public final class DecisionLog: Sendable {
     }
 
     /// Records waiting for the writer, from one event loop (or from everything else).
-    public final class Queue: Sendable {
+    public final class Queue: @unchecked Sendable {  // `lines` is only touched with `lock` held
         fileprivate struct Lines {
             /// Whole JSON lines, each ending in a newline.
             var pending: [UInt8] = []
@@ -41,11 +41,32 @@ public final class DecisionLog: Sendable {
             var inFlight = 0
         }
 
-        fileprivate let lines = NIOLockedValueBox(Lines())
+        /// Taken by hand, not through a closure: a closure capturing the record being encoded
+        /// would copy it (a retain and a release of each of its strings).
+        private let lock = NIOLock()
+        private var _lines = Lines()
         fileprivate let capacity: Int
 
         fileprivate init(capacity: Int) {
             self.capacity = capacity
+        }
+
+        fileprivate func withLines<T>(_ body: (inout Lines) throws -> T) rethrows -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return try body(&_lines)
+        }
+
+        /// Appends `record` as a line unless the queue is full or the log is stopping.
+        fileprivate func append(_ record: borrowing DecisionRecord, stopping: ManagedAtomic<Bool>) -> (accepted: Bool, wakeWriter: Bool) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard _lines.pendingCount + _lines.inFlight < capacity, !stopping.load(ordering: .relaxed) else { return (false, false) }
+            // Encoded in place: no line of its own to allocate and copy.
+            record.appendJSON(to: &_lines.pending)
+            _lines.pending.append(UInt8(ascii: "\n"))
+            _lines.pendingCount += 1
+            return (true, _lines.pendingCount == max(1, capacity / 4))
         }
     }
 
@@ -121,27 +142,26 @@ public final class DecisionLog: Sendable {
     }
 
     /// The same, into `queue` (the caller's event loop's).
-    public func record(_ record: DecisionRecord, in queue: Queue) {
-        append(to: queue) { record.appendJSON(to: &$0) }
+    public func record(_ record: borrowing DecisionRecord, in queue: Queue) {
+        accepted(queue.append(record, stopping: stopping))
     }
 
     /// A gateway event as one JSON object (no newline); queued like a decision.
     public func recordEvent(_ json: [UInt8]) {
-        append(to: general) { $0.append(contentsOf: json) }
-    }
-
-    private func append(to queue: Queue, _ encode: (inout [UInt8]) -> Void) {
-        let earlyWake = max(1, queue.capacity / 4)
-        let outcome = queue.lines.withLockedValue { lines -> (accepted: Bool, wakeWriter: Bool) in
+        let queue = general
+        let outcome = queue.withLines { lines -> (accepted: Bool, wakeWriter: Bool) in
             guard lines.pendingCount + lines.inFlight < queue.capacity, !stopping.load(ordering: .relaxed) else {
                 return (false, false)
             }
-            // Encoded in place: no line of its own to allocate and copy.
-            encode(&lines.pending)
+            lines.pending.append(contentsOf: json)
             lines.pending.append(UInt8(ascii: "\n"))
             lines.pendingCount += 1
-            return (true, lines.pendingCount == earlyWake)
+            return (true, lines.pendingCount == max(1, queue.capacity / 4))
         }
+        accepted(outcome)
+    }
+
+    private func accepted(_ outcome: (accepted: Bool, wakeWriter: Bool)) {
         guard outcome.accepted else {
             dropped.wrappingIncrement(ordering: .relaxed)
             return
@@ -161,7 +181,7 @@ public final class DecisionLog: Sendable {
     public func flush() {
         guard started.load(ordering: .sequentiallyConsistent) else { return }
         let all = queues.withLockedValue { $0.all }
-        while all.contains(where: { queue in queue.lines.withLockedValue { $0.pendingCount > 0 || $0.inFlight > 0 } }) {
+        while all.contains(where: { queue in queue.withLines { $0.pendingCount > 0 || $0.inFlight > 0 } }) {
             signal()
             usleep(1000)
         }
@@ -198,7 +218,7 @@ public final class DecisionLog: Sendable {
                 }
             }
             for queue in queues.withLockedValue({ $0.all }) {
-                let count = queue.lines.withLockedValue { lines -> Int in
+                let count = queue.withLines { lines -> Int in
                     batch.removeAll(keepingCapacity: true)
                     swap(&batch, &lines.pending)
                     let count = lines.pendingCount
@@ -213,7 +233,7 @@ public final class DecisionLog: Sendable {
                     _ = Self.writeAll(batch, to: STDERR_FILENO)
                     failedOver.wrappingIncrement(by: count, ordering: .relaxed)
                 }
-                queue.lines.withLockedValue { $0.inFlight = 0 }
+                queue.withLines { $0.inFlight = 0 }
                 // A burst's buffer is not kept for the process's life.
                 if batch.capacity > Self.maxKeptBatchBytes { batch = [] }
             }

@@ -339,7 +339,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let verifiedToken = verdict.token
         let replayedJTI = verdict.replayKey
 
-        let forwarded = HeaderRewriter.upstreamRequestHeaders(
+        var uri = target.path
+        if let query = target.query { uri += "?" + query }
+        var upstreamRequest = UpstreamRequestHead(method: head.method, uri: uri, allocator: context.channel.allocator)
+        exchange.requestID = HeaderRewriter.upstreamRequestHeaders(
             from: head.headers,
             context: .init(
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
@@ -347,12 +350,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 forwardClientCert: route.forwardClientCert, stripHeaders: route.tokenCheck?.stripHeaders ?? [],
                 addHeaders: claimHeaders
             ),
-            requestID: exchange.requestID, random: &random
+            requestID: exchange.requestID, random: &random, into: &upstreamRequest
         )
-        exchange.requestID = forwarded.requestID
-        var uri = target.path
-        if let query = target.query { uri += "?" + query }
-        exchange.upstreamRequest = UpstreamRequestHead(method: head.method, uri: uri, headers: forwarded.headers)
+        upstreamRequest.finish()
+        exchange.upstreamRequest = upstreamRequest
         if !head.isKeepAlive { exchange.closeAfterResponse = true }
         exchange.expectsContinue = validated.expectsContinue
         // The connection's previous pool serves again while it is the cluster's current one (a
@@ -1000,7 +1001,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             }
         }
         let elapsed = NIODeadline.now() - exchange.startedAt
-        var record = DecisionRecord(
+        let record = DecisionRecord(
             timestampMillis: exchange.startedWallMillis,
             requestID: exchange.requestID,
             listener: listener.name,
@@ -1020,10 +1021,10 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             },
             durationMillis: Double(elapsed.nanoseconds) / 1_000_000,
             policyVersion: exchange.policyVersion ?? dependencies.snapshots.snapshot(reusing: &snapshotReading).version,
-            cohort: exchange.cohort
+            cohort: exchange.cohort,
+            shadow: exchange.shadow,
+            shadowPolicy: exchange.shadowPolicy
         )
-        record.shadow = exchange.shadow
-        record.shadowPolicy = exchange.shadowPolicy
         if let rollout = exchange.rollout, let other = exchange.shadowPolicy {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }

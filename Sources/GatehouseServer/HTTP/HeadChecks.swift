@@ -48,9 +48,11 @@ enum HeadChecks {
             return HeadVerdict(route: nil, denial: .routeNotFound)
         }
         var verdict = HeadVerdict(route: route)
-        if let peerCheck = route.peerCheck {
+        // Read in place (`?.`), not bound with `if let`: a bound copy of the route's check
+        // retains and releases what it holds.
+        if route.peerCheck != nil {
             let started = NIODeadline.now()
-            let outcome = peerCheck.evaluate(peer: request.peer?.id)
+            let outcome = route.peerCheck?.evaluate(peer: request.peer?.id) ?? .pass
             request.durations?.observe(.peers, since: started)
             if case .deny(let reason) = outcome {
                 guard verdict.judge(.peers, reason, shadowed: route.peersShadowed) else { return verdict }

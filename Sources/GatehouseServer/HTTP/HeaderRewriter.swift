@@ -29,9 +29,22 @@ enum HeaderRewriter {
 
     /// What the rewrite decided, for the decision record and the response.
     struct Forwarded {
-        /// In order, as written to the upstream (a plain array: no per-field checks, no copies).
+        /// In order, as written to the upstream.
         var headers: [(String, String)]
         var requestID: String
+    }
+
+    /// Where the rewritten fields go, in order: straight into the upstream request's bytes on
+    /// the data path (``UpstreamRequestHead``), into a list for tests. Fields are handed over
+    /// borrowed: building a list of them retained every name and value, and releasing the
+    /// list released them all again.
+    protocol FieldSink {
+        mutating func add(_ name: String, _ value: String)
+    }
+
+    struct FieldList: FieldSink {
+        var fields: [(String, String)] = []
+        mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
     }
 
     /// Names a `Connection` header may never remove: removing them would change framing or routing.
@@ -57,9 +70,17 @@ enum HeaderRewriter {
     static func upstreamRequestHeaders<G: RandomNumberGenerator>(
         from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G
     ) -> Forwarded {
+        var list = FieldList()
+        list.fields.reserveCapacity(incoming.count + 8)
+        let requestID = upstreamRequestHeaders(from: incoming, context: context, requestID: generatedID, random: &random, into: &list)
+        return Forwarded(headers: list.fields, requestID: requestID)
+    }
+
+    /// The same, into `headers`; returns the request id the upstream gets.
+    static func upstreamRequestHeaders<G: RandomNumberGenerator, Sink: FieldSink>(
+        from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G, into headers: inout Sink
+    ) -> String {
         let listed = connectionTokens(incoming)
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(incoming.count + 8)
         var priorForwardedFor: [String] = []
         var trustedRequestID: String?
         var traceparent: String?
@@ -76,7 +97,7 @@ enum HeaderRewriter {
             case .ordinary:
                 if !listed.isEmpty && listed.contains(name.lowercased()) { continue }
                 if !context.stripHeaders.isEmpty && context.stripHeaders.contains(name.lowercased()) { continue }
-                headers.append((name, value))
+                headers.add(name, value)
             case .hopByHop, .connection, .gatehousePrivate, .forwardedPort:
                 continue  // never forwarded; the gateway sets its own where it has one
             case .clientCertificate:
@@ -105,36 +126,36 @@ enum HeaderRewriter {
             }
         }
 
-        if case .chunked = context.framing { headers.append(("transfer-encoding", "chunked")) }
+        if case .chunked = context.framing { headers.add("transfer-encoding", "chunked") }
 
         // Joined only when a trusted proxy sent a chain: the common case allocates nothing.
         let forwardedFor = priorForwardedFor.isEmpty
             ? context.clientIP : (priorForwardedFor + [context.clientIP]).joined(separator: ", ")
-        headers.append(("x-forwarded-for", forwardedFor))
-        headers.append(("x-forwarded-proto", trustedProto ?? context.scheme))
-        if let host = trustedHost ?? context.host { headers.append(("x-forwarded-host", host)) }
-        for value in trustedForwarded { headers.append(("forwarded", value)) }
-        if let trustedRealIP { headers.append(("x-real-ip", trustedRealIP)) }
-        for (name, value) in context.addHeaders { headers.append((name, value)) }
+        headers.add("x-forwarded-for", forwardedFor)
+        headers.add("x-forwarded-proto", trustedProto ?? context.scheme)
+        if let host = trustedHost ?? context.host { headers.add("x-forwarded-host", host) }
+        for value in trustedForwarded { headers.add("forwarded", value) }
+        if let trustedRealIP { headers.add("x-real-ip", trustedRealIP) }
+        for (name, value) in context.addHeaders { headers.add(name, value) }
         if context.forwardClientCert != .sanitize {
             if let peer = context.peer {
-                headers.append(("x-gatehouse-peer-id", peer.spiffeID))
+                headers.add("x-gatehouse-peer-id", peer.spiffeID)
                 let own = peer.forwardedClientCertElement
                 let chain = trustedClientCertificates.isEmpty ? own : (trustedClientCertificates + [own]).joined(separator: ",")
-                headers.append(("x-forwarded-client-cert", chain))
+                headers.add("x-forwarded-client-cert", chain)
             } else if !trustedClientCertificates.isEmpty {
-                headers.append(("x-forwarded-client-cert", trustedClientCertificates.joined(separator: ",")))
+                headers.add("x-forwarded-client-cert", trustedClientCertificates.joined(separator: ","))
             }
         }
         let requestID = trustedRequestID ?? generatedID
-        headers.append(("x-request-id", requestID))
+        headers.add("x-request-id", requestID)
         if let traceparent {
-            headers.append(("traceparent", traceparent))
-            for value in tracestate { headers.append(("tracestate", value)) }
+            headers.add("traceparent", traceparent)
+            for value in tracestate { headers.add("tracestate", value) }
         } else {
-            headers.append(("traceparent", RequestIdentifiers.newTraceparent(using: &random)))
+            headers.add("traceparent", RequestIdentifiers.newTraceparent(using: &random))
         }
-        return Forwarded(headers: headers, requestID: requestID)
+        return requestID
     }
 
     /// How the response body is delimited toward the client.

@@ -50,6 +50,13 @@ public final class DecisionMetrics: Sendable {
             policyVersion = record.policyVersion
             cohort = record.cohort
         }
+
+        /// Whether `record` belongs to this series, compared in place (making its key to
+        /// compare would retain and release its strings).
+        func describes(_ record: borrowing DecisionRecord) -> Bool {
+            decision == record.decision && reason == record.reason && route == record.route
+                && policyVersion == record.policyVersion && cohort == record.cohort
+        }
     }
 
     private struct Series {
@@ -93,18 +100,31 @@ public final class DecisionMetrics: Sendable {
 
         /// nil when the request never went to the upstream (refused by a check).
         init?(_ record: borrowing DecisionRecord) {
+            guard let upstream = record.upstream?.name, let result = Self.result(of: record) else { return nil }
+            self.upstream = upstream
+            self.result = result
+        }
+
+        /// The status class, or the failure's reason code; nil when it never went upstream.
+        private static func result(of record: borrowing DecisionRecord) -> String? {
             guard let upstream = record.upstream else { return nil }
             switch record.reason {
             case .allowed:
                 guard upstream.status > 0 else { return nil }
-                result = Self.statusClasses[min(max(upstream.status / 100, 1), 5) - 1]
+                return Self.statusClasses[min(max(upstream.status / 100, 1), 5) - 1]
             case .upstreamUnavailable, .upstreamTimeout, .upstreamProtocolError, .upstreamPoolExhausted,
                 .upstreamIdentityMismatch, .upstreamTLSFailed:
-                result = record.reason.rawValue
+                return record.reason.rawValue
             default:
                 return nil
             }
-            self.upstream = upstream.name
+        }
+
+        /// Whether `key` (nil: none) is `record`'s, compared in place.
+        static func same(_ key: UpstreamKey?, as record: borrowing DecisionRecord) -> Bool {
+            let result = Self.result(of: record)
+            guard let key else { return result == nil }
+            return key.result == result && key.upstream == record.upstream?.name
         }
 
         static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
@@ -159,9 +179,7 @@ public final class DecisionMetrics: Sendable {
     /// the caller's event loop's `held` buffer, a request of the same series as the last one
     /// is held there and counted in a burst (or at the next scrape).
     func recordRequest(_ record: DecisionRecord, recent: inout RecentSeries, held: LoopObservations<Observation>? = nil) {
-        let key = SeriesKey(record)
-        let upstreamKey = UpstreamKey(record)
-        if key == recent.key, upstreamKey == recent.upstreamKey {
+        if recent.key?.describes(record) == true, UpstreamKey.same(recent.upstreamKey, as: record) {
             if let held, recent.slot >= 0 {
                 let observation = Observation(slot: recent.slot, upstreamSlot: recent.upstreamSlot, seconds: record.durationMillis / 1000)
                 if let burst = held.add(observation) { apply(burst) }
@@ -174,6 +192,8 @@ public final class DecisionMetrics: Sendable {
                 return
             }
         }
+        let key = SeriesKey(record)
+        let upstreamKey = UpstreamKey(record)
         let (counter, histogram, upstream, slots) = cache.withLockedValue {
             (cache: inout Cache) -> (Prometheus.Counter?, ValueHistogram?, Prometheus.Counter?, (Int32, Int32)) in
             let upstream = upstreamKey.flatMap { self.upstreamCounter($0, in: &cache) }

@@ -91,7 +91,9 @@ extension ClaimValue {
 }
 
 /// A route's token requirement, compiled for the data path.
-struct RouteTokenCheck: Sendable {
+/// A class, not a struct: the data path reads it from the shared route on every request, and
+/// a copy of a struct this size retains and releases each of its arrays and strings.
+final class RouteTokenCheck: Sendable {
     let requirement: TokenRequirement
     let source: TokenSource
     /// Headers the client may not send upstream on this route (lowercased): the token with

@@ -25,10 +25,35 @@ enum UpstreamFailure: Error, Equatable {
 }
 
 /// The request as the upstream gets it (always HTTP/1.1), its fields already rewritten.
-struct UpstreamRequestHead {
-    var method: HTTPMethod
-    var uri: String
-    var headers: [(String, String)]
+/// The request line and fields the upstream gets, as bytes: written once while the request is
+/// checked (``HeaderRewriter/FieldSink``), and written again as they are if the request is
+/// retried on a fresh connection.
+struct UpstreamRequestHead: HeaderRewriter.FieldSink {
+    let method: HTTPMethod
+    private(set) var bytes: ByteBuffer
+
+    /// `METHOD uri HTTP/1.1`; then the fields (`add`), then `finish()`.
+    init(method: HTTPMethod, uri: String, allocator: ByteBufferAllocator) {
+        self.method = method
+        // Room for a bearer token and the gateway's own fields; grows if a head needs more.
+        bytes = allocator.buffer(capacity: 2048 + uri.utf8.count)
+        bytes.writeString(method.rawValue)
+        bytes.writeInteger(UInt8(ascii: " "))
+        bytes.writeString(uri)
+        bytes.writeStaticString(" HTTP/1.1\r\n")
+    }
+
+    mutating func add(_ name: String, _ value: String) {
+        bytes.writeString(name)
+        bytes.writeStaticString(": ")
+        bytes.writeString(value)
+        bytes.writeStaticString("\r\n")
+    }
+
+    /// The blank line that ends the head.
+    mutating func finish() {
+        bytes.writeStaticString("\r\n")
+    }
 }
 
 /// One keep-alive connection to one endpoint. Loop-bound: used only on `channel.eventLoop`
@@ -56,25 +81,8 @@ final class UpstreamConnection: @unchecked Sendable {
     /// any, follows with `writeBody` and `writeEnd`. The response parser learns whether the
     /// response can have a body.
     func writeHead(_ head: UpstreamRequestHead, chunked: Bool) {
-        let method = head.method.rawValue
-        var count = method.utf8.count + 1 + head.uri.utf8.count + 11 + 2  // "M uri HTTP/1.1\r\n" ... "\r\n"
-        for (name, value) in head.headers { count += name.utf8.count + 2 + value.utf8.count + 2 }
-        var buffer = channel.allocator.buffer(capacity: count)
-        HeadWriter.write(into: &buffer, count: count) { out in
-            out.append(method)
-            out.append(UInt8(ascii: " "))
-            out.append(head.uri)
-            out.append(" HTTP/1.1\r\n")
-            for (name, value) in head.headers {
-                out.append(name)
-                out.append(": ")
-                out.append(value)
-                out.append("\r\n")
-            }
-            out.append("\r\n")
-        }
         handler.requestStarted(noResponseBody: head.method == .HEAD, chunked: chunked)
-        channel.write(buffer, promise: nil)
+        channel.write(head.bytes, promise: nil)
     }
 
     func writeBody(_ body: ByteBuffer) {
