@@ -4,18 +4,7 @@ import XCTest
 
 /// A connection's last token stands for a cache hit of that cache, nothing more.
 final class RecentTokenTests: XCTestCase {
-    private func token(jti: String = "j-1", _ claims: [String: String] = [:]) -> String {
-        var claims = claims
-        claims["jti"] = "\"\(jti)\""
-        return makeToken(header: header(alg: "RS256", kid: "rsa"), payload: payload(claims), signer: .rs256(TestKeys.rsa))
-    }
-
-    /// The same issuer with its `rsa` key replaced: only a remembered verdict accepts a token
-    /// the original key signed.
-    private func replacedKeyIssuer() async throws -> TokenIssuer {
-        let keys = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.rsa(TestKeys.rsaOther, kid: "rsa")))
-        return try standardIssuer(keys: keys, algorithms: [.rs256])
-    }
+    private func token(jti: String = "j-1", _ claims: [String: String] = [:]) -> String { rs256Token(jti: jti, claims) }
 
     private func verify(
         _ verifier: TokenVerifier, _ token: String, _ recent: inout RecentToken, route: TokenRequirement = anyRoute,

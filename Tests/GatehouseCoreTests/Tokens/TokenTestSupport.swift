@@ -150,3 +150,17 @@ extension Result where Failure == TokenRefusal {
         }
     }
 }
+
+/// An RS256 token of the standard issuer with `jti` and `claims` over the standard payload.
+func rs256Token(jti: String = "j-1", _ claims: [String: String] = [:]) -> String {
+    var claims = claims
+    claims["jti"] = "\"\(jti)\""
+    return makeToken(header: header(alg: "RS256", kid: "rsa"), payload: payload(claims), signer: .rs256(TestKeys.rsa))
+}
+
+/// The standard issuer with its `rsa` key replaced by another: only a remembered verdict (a
+/// cache hit) can accept a token the original key signed, which proves the signature was skipped.
+func replacedKeyIssuer() async throws -> TokenIssuer {
+    let keys = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.rsa(TestKeys.rsaOther, kid: "rsa")))
+    return try standardIssuer(keys: keys, algorithms: [.rs256])
+}

@@ -3,18 +3,7 @@ import XCTest
 @testable import GatehouseCore
 
 final class VerifiedTokenCacheTests: XCTestCase {
-    private func token(jti: String = "j-1", _ claims: [String: String] = [:]) -> String {
-        var claims = claims
-        claims["jti"] = "\"\(jti)\""
-        return makeToken(header: header(alg: "RS256", kid: "rsa"), payload: payload(claims), signer: .rs256(TestKeys.rsa))
-    }
-
-    /// The same issuer, but its `rsa` key replaced by another: only a cache hit can accept a
-    /// token signed by the original key, which proves the hit skipped the signature.
-    private func replacedKeyIssuer() async throws -> TokenIssuer {
-        let keys = try await TokenKeySet.load(jwksJSON: TestJWK.set(TestJWK.rsa(TestKeys.rsaOther, kid: "rsa")))
-        return try standardIssuer(keys: keys, algorithms: [.rs256])
-    }
+    private func token(jti: String = "j-1", _ claims: [String: String] = [:]) -> String { rs256Token(jti: jti, claims) }
 
     private func verify(_ verifier: TokenVerifier, _ token: String, route: TokenRequirement = anyRoute, cert: [UInt8]? = nil, at now: Date = testNow) -> ReasonCode {
         verifier.verify(token: token, requirement: route, clientCertificateDER: cert, now: now).reason
