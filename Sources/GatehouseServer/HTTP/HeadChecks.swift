@@ -48,11 +48,9 @@ enum HeadChecks {
             return HeadVerdict(route: nil, denial: .routeNotFound)
         }
         var verdict = HeadVerdict(route: route)
-        // Read in place (`?.`), not bound with `if let`: a bound copy of the route's check
-        // retains and releases what it holds.
-        if route.peerCheck != nil {
+        if let peerCheck = route.peerCheck {
             let started = NIODeadline.now()
-            let outcome = route.peerCheck?.evaluate(peer: request.peer?.id) ?? .pass
+            let outcome = peerCheck.evaluate(peer: request.peer?.id)
             request.durations?.observe(.peers, since: started)
             if case .deny(let reason) = outcome {
                 guard verdict.judge(.peers, reason, shadowed: route.peersShadowed) else { return verdict }
