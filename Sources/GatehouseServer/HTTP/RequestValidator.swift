@@ -124,16 +124,9 @@ struct RequestValidator: Sendable {
     /// byte by byte.
     private static func isClean(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let raw = UnsafeRawBufferPointer(bytes)
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highBits: UInt64 = 0x8080_8080_8080_8080
         var offset = 0
         while offset + 8 <= raw.count {
-            let word = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            // Bit 7 of a byte set: that byte may be below 0x20 / equal to 0x7F (never missed).
-            let below20 = (word &- ones &* 0x20) & ~word & highBits
-            let xor7F = word ^ (ones &* 0x7F)
-            let equal7F = (xor7F &- ones) & ~xor7F & highBits
-            if below20 | equal7F != 0 {
+            if HTTP1Syntax.hasByte(below: 0x20, orDELIn: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) {
                 for index in offset..<(offset + 8) where !isCleanByte(raw[index]) { return false }
             }
             offset += 8

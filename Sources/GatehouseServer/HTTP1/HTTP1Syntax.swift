@@ -64,13 +64,19 @@ enum HTTP1Syntax {
     /// say, be scanned a word at a time; any other byte is looked at one by one.
     @inline(__always)
     static func allVisible(_ word: UInt64) -> Bool {
+        !hasByte(below: 0x21, orDELIn: word)
+    }
+
+    /// Whether some byte of `word` is below `bound` (at most 0x80) or is DEL: "has a byte less
+    /// than n" and "has a zero byte" of `word ^ DEL`, which never miss one.
+    @inline(__always)
+    static func hasByte(below bound: UInt8, orDELIn word: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits: UInt64 = 0x8080_8080_8080_8080
-        // "Has a byte less than n" (n <= 128), and "has a zero byte" of word ^ DEL.
-        let below = (word &- ones &* 0x21) & ~word & highBits
+        let below = (word &- ones &* UInt64(bound)) & ~word & highBits
         let delFlipped = word ^ (ones &* 0x7F)
         let del = (delFlipped &- ones) & ~delFlipped & highBits
-        return below | del == 0
+        return below | del != 0
     }
 }
 

@@ -13,7 +13,8 @@ final class HTTP1RequestParserTests: XCTestCase {
         }
     }
 
-    /// The word-at-a-time check behind long field values: every byte value in every lane.
+    /// The word-at-a-time checks behind long field values (parser and validator): every byte
+    /// value in every lane.
     func testAllVisibleIsExactlyNoControlSpaceOrDEL() {
         for byte in UInt8.min...UInt8.max {
             let visible = byte > 0x20 && byte != 0x7F
@@ -22,6 +23,8 @@ final class HTTP1RequestParserTests: XCTestCase {
                 bytes[lane] = byte
                 let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
                 XCTAssertEqual(HTTP1Syntax.allVisible(word), visible, "byte \(byte) in lane \(lane)")
+                // The request validator's bound: field content (space allowed, no control, no DEL).
+                XCTAssertEqual(HTTP1Syntax.hasByte(below: 0x20, orDELIn: word), byte < 0x20 || byte == 0x7F, "byte \(byte) in lane \(lane)")
             }
         }
         // Neighbours that borrow in the subtraction do not hide or invent a hit.
