@@ -57,13 +57,14 @@ public final class DecisionLog: Sendable {
             return try body(&_lines)
         }
 
-        /// Appends `record` as a line unless the queue is full or the log is stopping.
-        fileprivate func append(_ record: borrowing DecisionRecord, stopping: ManagedAtomic<Bool>) -> (accepted: Bool, wakeWriter: Bool) {
+        /// Appends `line` unless the queue is full or the log is stopping. Generic rather than
+        /// a closure: a closure capturing a record would copy it.
+        fileprivate func append<Line: DecisionLogLine>(_ line: borrowing Line, stopping: ManagedAtomic<Bool>) -> (accepted: Bool, wakeWriter: Bool) {
             lock.lock()
             defer { lock.unlock() }
             guard _lines.pendingCount + _lines.inFlight < capacity, !stopping.load(ordering: .relaxed) else { return (false, false) }
             // Encoded in place: no line of its own to allocate and copy.
-            record.appendJSON(to: &_lines.pending)
+            line.appendJSON(to: &_lines.pending)
             _lines.pending.append(UInt8(ascii: "\n"))
             _lines.pendingCount += 1
             return (true, _lines.pendingCount == max(1, capacity / 4))
@@ -136,32 +137,19 @@ public final class DecisionLog: Sendable {
         }
     }
 
-    /// Never blocks beyond a short append; safe to call on an event loop.
-    public func record(_ record: DecisionRecord) {
-        self.record(record, in: general)
-    }
-
-    /// The same, into `queue` (the caller's event loop's).
-    public func record(_ record: borrowing DecisionRecord, in queue: Queue) {
-        accepted(queue.append(record, stopping: stopping))
+    /// Never blocks beyond a short append; safe to call on an event loop. `queue`: the caller's
+    /// event loop's (``queue(for:)``); without one, the general queue.
+    public func record(_ record: borrowing DecisionRecord, in queue: Queue? = nil) {
+        append(record, to: queue ?? general)
     }
 
     /// A gateway event as one JSON object (no newline); queued like a decision.
     public func recordEvent(_ json: [UInt8]) {
-        let queue = general
-        let outcome = queue.withLines { lines -> (accepted: Bool, wakeWriter: Bool) in
-            guard lines.pendingCount + lines.inFlight < queue.capacity, !stopping.load(ordering: .relaxed) else {
-                return (false, false)
-            }
-            lines.pending.append(contentsOf: json)
-            lines.pending.append(UInt8(ascii: "\n"))
-            lines.pendingCount += 1
-            return (true, lines.pendingCount == max(1, queue.capacity / 4))
-        }
-        accepted(outcome)
+        append(EncodedEvent(json: json), to: general)
     }
 
-    private func accepted(_ outcome: (accepted: Bool, wakeWriter: Bool)) {
+    private func append<Line: DecisionLogLine>(_ line: borrowing Line, to queue: Queue) {
+        let outcome = queue.append(line, stopping: stopping)
         guard outcome.accepted else {
             dropped.wrappingIncrement(ordering: .relaxed)
             return
@@ -275,6 +263,18 @@ public final class DecisionLog: Sendable {
             return true
         }
     }
+}
+
+/// What a queue takes: a decision record, or an event the gateway encoded itself.
+protocol DecisionLogLine {
+    func appendJSON(to bytes: inout [UInt8])
+}
+
+extension DecisionRecord: DecisionLogLine {}
+
+private struct EncodedEvent: DecisionLogLine {
+    let json: [UInt8]
+    func appendJSON(to bytes: inout [UInt8]) { bytes.append(contentsOf: json) }
 }
 
 public enum DecisionLogError: Error, CustomStringConvertible {

@@ -1029,7 +1029,7 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
             rollout.record(Self.rolloutSample(record, other: other, upstreamStatus: exchange.upstreamStatus))
         }
         dependencies.metrics.recordRequest(record, recent: &recentSeries, held: heldMetrics)
-        if let logQueue { dependencies.decisionLog.record(record, in: logQueue) } else { dependencies.decisionLog.record(record) }
+        dependencies.decisionLog.record(record, in: logQueue)
         self.exchange?.route = nil  // one record per exchange, even if called again on a later failure
         self.exchange = nil
     }

@@ -32,13 +32,19 @@ final class CheckDurations: Sendable {
     }
 
     func observe(_ check: RouteCheck, since start: NIODeadline) {
-        record(Observation(check: check, seconds: Double((NIODeadline.now() - start).nanoseconds) / 1e9))
+        record(Observation(check, since: start))
     }
 
     /// One check's duration, held on its event loop (``LoopObservations``) until applied.
     struct Observation: Sendable {
         let check: RouteCheck
         let seconds: Double
+
+        /// The check that started at `start` and ends now.
+        init(_ check: RouteCheck, since start: NIODeadline) {
+            self.check = check
+            self.seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        }
     }
 
     /// Observations per event loop: applied 256 at a time, and before every scrape.
@@ -50,8 +56,7 @@ final class CheckDurations: Sendable {
         let held: LoopObservations<Observation>
 
         func observe(_ check: RouteCheck, since start: NIODeadline) {
-            let observation = Observation(check: check, seconds: Double((NIODeadline.now() - start).nanoseconds) / 1e9)
-            if let burst = held.add(observation) { durations.apply(burst) }
+            if let burst = held.add(Observation(check, since: start)) { durations.apply(burst) }
         }
     }
 

@@ -71,9 +71,9 @@ public final class DecisionMetrics: Sendable {
         var series: [SeriesKey: Series] = [:]
         /// By route name ("" for no route); shared by the route's series.
         var durations: [String: ValueHistogram] = [:]
-        /// `gatehouse_upstream_requests_total` by upstream name and result, with its index
-        /// into `upstreamSlots`.
-        var upstreamRequests: [UpstreamKey: (counter: Prometheus.Counter, slot: Int)] = [:]
+        /// `gatehouse_upstream_requests_total` by upstream name and result: its index into
+        /// `upstreamSlots`.
+        var upstreamRequests: [UpstreamKey: Int] = [:]
         /// Complete series by number, so a held observation names its series with an integer
         /// (no reference to retain on the request path). Never shrinks.
         var slots: [(counter: Prometheus.Counter, duration: ValueHistogram)] = []
@@ -262,14 +262,14 @@ public final class DecisionMetrics: Sendable {
     }
 
     private func upstreamCounter(_ key: UpstreamKey, in cache: inout Cache) -> (counter: Prometheus.Counter, slot: Int)? {
-        if let known = cache.upstreamRequests[key] { return known }
+        if let slot = cache.upstreamRequests[key] { return (cache.upstreamSlots[slot], slot) }
         guard cache.count < maxSeries else {
             dropped.increment()
             return nil
         }
         let counter = registry.makeCounter(
             descriptor: Self.upstreamRequests, labels: [("upstream", key.upstream), ("result", key.result)])
-        cache.upstreamRequests[key] = (counter, cache.upstreamSlots.count)
+        cache.upstreamRequests[key] = cache.upstreamSlots.count
         cache.upstreamSlots.append(counter)
         return (counter, cache.upstreamSlots.count - 1)
     }

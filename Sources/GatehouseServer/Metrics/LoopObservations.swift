@@ -43,7 +43,7 @@ final class LoopObservations<Observation: Sendable>: Sendable {
 
 /// The ``LoopObservations`` of every event loop (one each, looked up once per connection).
 final class LoopObservationSet<Observation: Sendable>: Sendable {
-    /// Event loops with buffers of their own; any more share the last one made.
+    /// Event loops with buffers of their own; any more share one of those.
     static var maxLoops: Int { 64 }
 
     private let buffers = NIOLockedValueBox<[ObjectIdentifier: LoopObservations<Observation>]>([:])

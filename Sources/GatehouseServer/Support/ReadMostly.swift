@@ -39,10 +39,7 @@ final class ReadMostly<Value: Sendable>: Sendable {
     var value: Value { current.withLockedValue { $0.value } }
 
     func replace(with value: Value) {
-        current.withLockedValue { current in
-            current = Reading(version: Self.nextVersion, value: value)
-            published.store(current.version, ordering: .releasing)
-        }
+        _ = replace(with: value, ifCurrent: { _ in true })
     }
 
     /// Replaces `expected` (compared by `isExpected`) only if it is still the current value.

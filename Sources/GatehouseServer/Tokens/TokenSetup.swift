@@ -137,7 +137,6 @@ final class TokenVerifierStore: Sendable {
 
     struct State {
         var issuers: [String: TokenIssuer]
-        var verifier: TokenVerifier
         /// Checked on every request, cache hit or not.
         var revocations: [String: RevocationList]
         /// From `jwks_file`/`hmac_secret`.
@@ -158,10 +157,9 @@ final class TokenVerifierStore: Sendable {
         for config in configs {
             issuers[config.name] = try TokenSetup.issuer(config, keys: Self.combined(localKeys[config.name], fetched[config.name]?.keys))
         }
-        let verifier = Self.verifier(issuers)
-        self.state = NIOLockedValueBox(State(
-            issuers: issuers, verifier: verifier, revocations: revocations, localKeys: localKeys, fetchedKeys: fetched))
-        self.published = ReadMostly(Current(verifier: verifier, revocations: revocations))
+        let state = State(issuers: issuers, revocations: revocations, localKeys: localKeys, fetchedKeys: fetched)
+        self.state = NIOLockedValueBox(state)
+        self.published = ReadMostly(Self.current(state))
     }
 
     /// The verifier and the revocation lists, read together.
@@ -170,7 +168,8 @@ final class TokenVerifierStore: Sendable {
         let revocations: [String: RevocationList]
     }
 
-    /// What the data path reads: published whenever `state`'s verifier or revocations change.
+    /// What the data path reads: published whenever `state`'s issuers or revocations change,
+    /// with a new verifier (and so a new cache).
     private let published: ReadMostly<Current>
 
     /// The data path's read: no lock while the caller's reading is current.
@@ -204,8 +203,7 @@ final class TokenVerifierStore: Sendable {
             state.issuers[name] = try TokenSetup.issuer(config, keys: Self.combined(keys, state.fetchedKeys[name]?.keys))
             state.localKeys[name] = keys
             state.revocations[name] = revocations
-            state.verifier = Self.verifier(state.issuers)
-            published.replace(with: Current(verifier: state.verifier, revocations: state.revocations))
+            published.replace(with: Self.current(state))
         }
     }
 
@@ -222,8 +220,7 @@ final class TokenVerifierStore: Sendable {
             let issuer = try TokenSetup.issuer(config, keys: Self.combined(state.localKeys[name], keys))
             state.fetchedKeys[name] = (keys, document ?? held?.document)
             state.issuers[name] = issuer
-            state.verifier = Self.verifier(state.issuers)
-            published.replace(with: Current(verifier: state.verifier, revocations: state.revocations))
+            published.replace(with: Self.current(state))
             return true
         }
     }
@@ -236,6 +233,10 @@ final class TokenVerifierStore: Sendable {
     private static func combined(_ local: TokenKeySet?, _ fetched: TokenKeySet?) -> TokenKeySet {
         let local = local ?? .empty
         return fetched.map { local.merged(with: $0) } ?? local
+    }
+
+    private static func current(_ state: State) -> Current {
+        Current(verifier: verifier(state.issuers), revocations: state.revocations)
     }
 
     private static func verifier(_ issuers: [String: TokenIssuer]) -> TokenVerifier {
