@@ -101,6 +101,27 @@ final class DecisionLogTests: XCTestCase {
         log.shutdown()
     }
 
+    /// Records made alternately into two queues come out in the order they were made: the
+    /// writer merges the queues by when each line was queued.
+    func testRecordsOfDifferentQueuesAreWrittenInTheOrderMade() throws {
+        let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let loops = Array(group.makeIterator())
+        let log = DecisionLog(config: DecisionLogConfig(path: path))
+        try log.start()
+        let queues = loops.map { log.queue(for: $0) } + [nil]
+        for index in 0..<300 { log.record(record(index), in: queues[index % 3]) }
+        log.flush()
+        let ids = lines(path).map { line -> Int in
+            let range = line.range(of: #""request_id":"r"#)!
+            return Int(line[range.upperBound...].prefix { $0.isNumber })!
+        }
+        XCTAssertEqual(ids, Array(0..<300))
+        log.shutdown()
+    }
+
     func testAnUnwritablePathFailsAtStart() {
         let log = DecisionLog(config: DecisionLogConfig(path: "/nonexistent-dir/decisions.jsonl"))
         XCTAssertThrowsError(try log.start()) { error in

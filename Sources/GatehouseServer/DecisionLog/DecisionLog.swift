@@ -18,7 +18,9 @@ import Darwin
 /// (a lock held for the encoding); a dedicated thread writes the queued lines in batches.
 /// Each event loop has a queue of its own (``Queue``, from ``queue(for:)``), so a request's
 /// record takes a lock no other loop takes: with one shared queue its lock's cache line
-/// bounced between the loops on every request. Encoding where the record was made keeps the
+/// bounced between the loops on every request. Each line is stamped with the monotonic time it
+/// was queued, and the writer merges the queues by it: the log keeps the order records were
+/// made in, across loops too. Encoding where the record was made keeps the
 /// record's strings on one core too (queued as structs, every record was released on the
 /// writer thread). The log as a whole measured ~5-6 % of a proxied request's CPU. At a
 /// queue's bound new records are counted as dropped and the count is reported on stderr, so
@@ -36,7 +38,10 @@ public final class DecisionLog: Sendable {
         fileprivate struct Lines {
             /// Whole JSON lines, each ending in a newline.
             var pending: [UInt8] = []
-            var pendingCount = 0
+            /// Per line: when it was queued (monotonic nanoseconds) and where it ends in
+            /// `pending`. The writer merges the queues' lines by the time, so the log keeps the
+            /// order in which records were made across event loops too.
+            var lines: [(queued: UInt64, end: Int)] = []
             /// Records taken by the writer but not yet written; `flush` waits for zero.
             var inFlight = 0
         }
@@ -62,12 +67,12 @@ public final class DecisionLog: Sendable {
         fileprivate func append<Line: DecisionLogLine>(_ line: borrowing Line, stopping: ManagedAtomic<Bool>) -> (accepted: Bool, wakeWriter: Bool) {
             lock.lock()
             defer { lock.unlock() }
-            guard _lines.pendingCount + _lines.inFlight < capacity, !stopping.load(ordering: .relaxed) else { return (false, false) }
+            guard _lines.lines.count + _lines.inFlight < capacity, !stopping.load(ordering: .relaxed) else { return (false, false) }
             // Encoded in place: no line of its own to allocate and copy.
             line.appendJSON(to: &_lines.pending)
             _lines.pending.append(UInt8(ascii: "\n"))
-            _lines.pendingCount += 1
-            return (true, _lines.pendingCount == max(1, capacity / 4))
+            _lines.lines.append((NIODeadline.now().uptimeNanoseconds, _lines.pending.count))
+            return (true, _lines.lines.count == max(1, capacity / 4))
         }
     }
 
@@ -169,7 +174,7 @@ public final class DecisionLog: Sendable {
     public func flush() {
         guard started.load(ordering: .sequentiallyConsistent) else { return }
         let all = queues.withLockedValue { $0.all }
-        while all.contains(where: { queue in queue.withLines { $0.pendingCount > 0 || $0.inFlight > 0 } }) {
+        while all.contains(where: { queue in queue.withLines { !$0.lines.isEmpty || $0.inFlight > 0 } }) {
             signal()
             usleep(1000)
         }
@@ -192,7 +197,9 @@ public final class DecisionLog: Sendable {
     private func run(descriptor initial: Int32) {
         var descriptor = initial
         var reportedDrops = 0
-        var batch: [UInt8] = []  // swapped with a queue's bytes: buffers are reused, not copied
+        // Swapped with the queues' buffers (position i: the i-th queue), so both are reused.
+        var drained: [Queue.Lines] = []
+        var merged: [UInt8] = []
         while true {
             if wakeUp.lock(whenValue: Self.hasWork, timeoutSeconds: Self.pollInterval) {
                 wakeUp.unlock(withValue: Self.idle)
@@ -205,25 +212,33 @@ public final class DecisionLog: Sendable {
                     descriptor = fresh
                 }
             }
-            for queue in queues.withLockedValue({ $0.all }) {
-                let count = queue.withLines { lines -> Int in
-                    batch.removeAll(keepingCapacity: true)
-                    swap(&batch, &lines.pending)
-                    let count = lines.pendingCount
-                    lines.pendingCount = 0
-                    lines.inFlight = count
-                    return count
+            let all = queues.withLockedValue { $0.all }
+            while drained.count < all.count { drained.append(Queue.Lines()) }
+            var count = 0
+            for (index, queue) in all.enumerated() {
+                queue.withLines { lines in
+                    drained[index].pending.removeAll(keepingCapacity: true)
+                    drained[index].lines.removeAll(keepingCapacity: true)
+                    swap(&drained[index].pending, &lines.pending)
+                    swap(&drained[index].lines, &lines.lines)
+                    lines.inFlight = drained[index].lines.count
                 }
-                guard count > 0 else { continue }
+                count += drained[index].lines.count
+            }
+            if count > 0 {
+                let batch = Self.inQueuedOrder(drained, count: count, into: &merged)
                 if Self.writeAll(batch, to: descriptor) {
                     written.wrappingIncrement(by: count, ordering: .relaxed)
                 } else {
                     _ = Self.writeAll(batch, to: STDERR_FILENO)
                     failedOver.wrappingIncrement(by: count, ordering: .relaxed)
                 }
-                queue.withLines { $0.inFlight = 0 }
-                // A burst's buffer is not kept for the process's life.
-                if batch.capacity > Self.maxKeptBatchBytes { batch = [] }
+                for queue in all { queue.withLines { $0.inFlight = 0 } }
+                // A burst's buffers are not kept for the process's life.
+                if merged.capacity > Self.maxKeptBatchBytes { merged = [] }
+                for index in drained.indices where drained[index].pending.capacity > Self.maxKeptBatchBytes {
+                    drained[index] = Queue.Lines()
+                }
             }
             let drops = dropped.load(ordering: .relaxed)
             if drops != reportedDrops {
@@ -238,6 +253,27 @@ public final class DecisionLog: Sendable {
                 return
             }
         }
+    }
+
+    /// The drained queues' lines in the order they were queued. A record queued before
+    /// another was drained in the same poll or an earlier one, so merging each poll's queues
+    /// by time keeps the whole log in order. One queue with lines: its buffer as it is.
+    private static func inQueuedOrder(_ drained: [Queue.Lines], count: Int, into merged: inout [UInt8]) -> [UInt8] {
+        let busy = drained.indices.filter { !drained[$0].lines.isEmpty }
+        if busy.count == 1 { return drained[busy[0]].pending }
+        merged.removeAll(keepingCapacity: true)
+        var next = [Int](repeating: 0, count: drained.count)
+        for _ in 0..<count {
+            var pick = -1
+            for index in busy where next[index] < drained[index].lines.count {
+                if pick < 0 || drained[index].lines[next[index]].queued < drained[pick].lines[next[pick]].queued { pick = index }
+            }
+            let lines = drained[pick].lines
+            let start = next[pick] == 0 ? 0 : lines[next[pick] - 1].end
+            merged.append(contentsOf: drained[pick].pending[start..<lines[next[pick]].end])
+            next[pick] += 1
+        }
+        return merged
     }
 
     private static func open(_ path: String) throws -> Int32 {
