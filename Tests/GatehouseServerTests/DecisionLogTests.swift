@@ -17,6 +17,24 @@ final class DecisionLogTests: XCTestCase {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    /// The number in each written record's `request_id` (`r<number>`), in file order.
+    private func requestNumbers(_ path: String) -> [Int] {
+        lines(path).compactMap { line in
+            line.range(of: #""request_id":"r"#).flatMap { Int(line[$0.upperBound...].prefix { $0.isNumber }) }
+        }
+    }
+
+    /// A started log in a temporary file and a group of two event loops, both gone after the test.
+    private func startedLogWithTwoLoops() throws -> (log: DecisionLog, path: String, loops: [any EventLoop]) {
+        let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        addTeardownBlock { try? await group.shutdownGracefully() }
+        let log = DecisionLog(config: DecisionLogConfig(path: path))
+        try log.start()
+        return (log, path, Array(group.makeIterator()))
+    }
+
     func testRecordsAreWrittenOnePerLineAndTheFileIsReopenedForRotation() throws {
         let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".1") }
@@ -65,13 +83,7 @@ final class DecisionLogTests: XCTestCase {
     /// Each event loop queues into its own queue; every record of every loop is written once,
     /// each loop's in the order it made them, and `flush` waits for all of them.
     func testEachEventLoopHasItsOwnQueueAndNothingIsLost() throws {
-        let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
-        let loops = Array(group.makeIterator())
-        let log = DecisionLog(config: DecisionLogConfig(path: path))
-        try log.start()
+        let (log, path, loops) = try startedLogWithTwoLoops()
         let queues = loops.map { log.queue(for: $0) }
         XCTAssertTrue(queues[0] !== queues[1], "one queue per loop")
         XCTAssertTrue(log.queue(for: loops[0]) === queues[0], "the same loop, the same queue")
@@ -90,11 +102,7 @@ final class DecisionLogTests: XCTestCase {
         let written = lines(path)
         XCTAssertEqual(written.count, 2 * perLoop + 1)
         for loop in loops.indices {
-            let ids = written.compactMap { line -> Int? in
-                guard let range = line.range(of: #""request_id":"r"#) else { return nil }
-                let id = Int(line[range.upperBound...].prefix { $0.isNumber })!
-                return id / 100_000 == loop && id != 999_999 ? id : nil
-            }
+            let ids = requestNumbers(path).filter { $0 / 100_000 == loop && $0 != 999_999 }
             XCTAssertEqual(ids, (0..<perLoop).map { loop * 100_000 + $0 }, "loop \(loop): all, in order")
         }
         XCTAssertEqual(log.counters, .init(written: 2 * perLoop + 1, failedOver: 0, dropped: 0))
@@ -104,21 +112,11 @@ final class DecisionLogTests: XCTestCase {
     /// Records made alternately into two queues come out in the order they were made: the
     /// writer merges the queues by when each line was queued.
     func testRecordsOfDifferentQueuesAreWrittenInTheOrderMade() throws {
-        let path = NSTemporaryDirectory() + "decisions-\(UUID().uuidString).jsonl"
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
-        let loops = Array(group.makeIterator())
-        let log = DecisionLog(config: DecisionLogConfig(path: path))
-        try log.start()
+        let (log, path, loops) = try startedLogWithTwoLoops()
         let queues = loops.map { log.queue(for: $0) } + [nil]
         for index in 0..<300 { log.record(record(index), in: queues[index % 3]) }
         log.flush()
-        let ids = lines(path).map { line -> Int in
-            let range = line.range(of: #""request_id":"r"#)!
-            return Int(line[range.upperBound...].prefix { $0.isNumber })!
-        }
-        XCTAssertEqual(ids, Array(0..<300))
+        XCTAssertEqual(requestNumbers(path), Array(0..<300))
         log.shutdown()
     }
 
