@@ -1,6 +1,10 @@
 /// The one structured record written for every request the gateway answers and every TLS
 /// handshake it refuses. Holds identifiers and outcomes only: never a secret, a whole
 /// token, a signature or a body.
+///
+/// Written once: its fields are `let`. With `var` fields the optimised initialiser built the
+/// record in a temporary and copied it out (every string retained and released once more,
+/// ~36 reference-count operations per request).
 public struct DecisionRecord: Sendable, Equatable {
     public enum Decision: String, Sendable {
         case allow
@@ -103,31 +107,31 @@ public struct DecisionRecord: Sendable, Equatable {
     }
 
     /// Wall-clock time the exchange started, in milliseconds since the Unix epoch.
-    public var timestampMillis: Int64
-    public var requestID: String
-    public var listener: String
-    public var route: String?
-    public var method: String?
+    public let timestampMillis: Int64
+    public let requestID: String
+    public let listener: String
+    public let route: String?
+    public let method: String?
     /// The normalised path (or, when it could not be normalised, nil: raw paths are untrusted input).
-    public var path: String?
-    public var clientIP: String
-    public var peer: Peer?
-    public var token: Token?
-    public var webhook: Webhook?
-    public var rateLimit: RateLimit?
-    public var decision: Decision
-    public var reason: ReasonCode
+    public let path: String?
+    public let clientIP: String
+    public let peer: Peer?
+    public let token: Token?
+    public let webhook: Webhook?
+    public let rateLimit: RateLimit?
+    public let decision: Decision
+    public let reason: ReasonCode
     /// The status sent to the client; 0 when no HTTP response was possible (TLS refusal),
     /// 499 when the client went away first.
-    public var status: Int
-    public var upstream: Upstream?
-    public var durationMillis: Double
-    public var policyVersion: String
+    public let status: Int
+    public let upstream: Upstream?
+    public let durationMillis: Double
+    public let policyVersion: String
     /// `stable` or `candidate`: whose policy decided.
-    public var cohort: String
+    public let cohort: String
     /// Shadowed checks of the deciding policy, in the order they ran.
-    public var shadow: [ShadowCheck] = []
-    public var shadowPolicy: ShadowPolicy?
+    public let shadow: [ShadowCheck]
+    public let shadowPolicy: ShadowPolicy?
 
     public init(
         timestampMillis: Int64, requestID: String, listener: String, route: String? = nil,

@@ -672,8 +672,9 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         case .proxying:
             exchange?.requestComplete = true
             exchange?.requestForwarded = true
-            upstream?.writeEnd()
-            upstreamNeedsFlush = true
+            // A request without a chunked body ends with nothing to write: no empty flush
+            // through the upstream pipeline (one per GET).
+            if upstream?.writeEnd() == true { upstreamNeedsFlush = true }
         case .idle, .closed:
             break
         }

@@ -23,6 +23,17 @@ struct HeadWriter {
         }
     }
 
+    /// The length of `name: value CRLF`.
+    static func fieldCount(_ name: String, _ value: String) -> Int { name.utf8.count + 2 + value.utf8.count + 2 }
+
+    /// `name: value CRLF` (``fieldCount(_:_:)`` bytes).
+    mutating func appendField(_ name: String, _ value: String) {
+        append(name)
+        append(": ")
+        append(value)
+        append("\r\n")
+    }
+
     mutating func append(_ text: String) {
         let copied: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
             append(UnsafeRawBufferPointer(bytes))

@@ -209,19 +209,19 @@ enum HeaderRewriter {
         }
 
         let chunked: StaticString = "transfer-encoding: chunked\r\n"
-        var count = ResponseBytes.fieldCount("x-request-id", requestID) + 2
+        var count = HeadWriter.fieldCount("x-request-id", requestID) + 2
         if framing == .chunked { count += chunked.utf8CodeUnitCount }
         if let connection { count += 12 + connection.utf8CodeUnitCount + 2 }
-        for (name, value) in extra { count += ResponseBytes.fieldCount(name, value) }
+        for (name, value) in extra { count += HeadWriter.fieldCount(name, value) }
         HeadWriter.write(into: &out, count: count) { tail in
-            ResponseBytes.writeField("x-request-id", requestID, into: &tail)
+            tail.appendField("x-request-id", requestID)
             if framing == .chunked { tail.append(chunked) }
             if let connection {
                 tail.append("connection: ")
                 tail.append(connection)
                 tail.append("\r\n")
             }
-            for (name, value) in extra { ResponseBytes.writeField(name, value, into: &tail) }
+            for (name, value) in extra { tail.appendField(name, value) }
             tail.append("\r\n")
         }
     }

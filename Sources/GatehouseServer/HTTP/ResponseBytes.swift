@@ -11,11 +11,11 @@ enum ResponseBytes {
     ) -> ByteBuffer {
         let reason = status.reasonPhrase
         var count = statusLineCount(reasonCount: reason.utf8.count) + 2
-        for (name, value) in headers { count += fieldCount(name, value) }
+        for (name, value) in headers { count += HeadWriter.fieldCount(name, value) }
         var buffer = allocator.buffer(capacity: count)
         HeadWriter.write(into: &buffer, count: count) { out in
             writeStatusLine(versionMinor: versionMinor, status: Int(status.code), into: &out) { $0.append(reason) }
-            for (name, value) in headers { writeField(name, value, into: &out) }
+            for (name, value) in headers { out.appendField(name, value) }
             out.append("\r\n")
         }
         return buffer
@@ -33,16 +33,6 @@ enum ResponseBytes {
         out.append(UInt8(truncatingIfNeeded: 48 + status % 10))
         out.append(UInt8(ascii: " "))
         reason(&out)
-        out.append("\r\n")
-    }
-
-    /// `name: value CRLF`
-    static func fieldCount(_ name: String, _ value: String) -> Int { name.utf8.count + 2 + value.utf8.count + 2 }
-
-    static func writeField(_ name: String, _ value: String, into out: inout HeadWriter) {
-        out.append(name)
-        out.append(": ")
-        out.append(value)
         out.append("\r\n")
     }
 

@@ -37,17 +37,21 @@ struct UpstreamRequestHead: HeaderRewriter.FieldSink {
         self.method = method
         // Room for a bearer token and the gateway's own fields; grows if a head needs more.
         bytes = allocator.buffer(capacity: 2048 + uri.utf8.count)
-        bytes.writeString(method.rawValue)
-        bytes.writeInteger(UInt8(ascii: " "))
-        bytes.writeString(uri)
-        bytes.writeStaticString(" HTTP/1.1\r\n")
+        let line: StaticString = " HTTP/1.1\r\n"
+        HeadWriter.write(into: &bytes, count: method.rawValue.utf8.count + 1 + uri.utf8.count + line.utf8CodeUnitCount) { out in
+            out.append(method.rawValue)
+            out.append(UInt8(ascii: " "))
+            out.append(uri)
+            out.append(line)
+        }
     }
 
+    /// One write per field (four `writeString`s cost four capacity, uniqueness and
+    /// exclusivity checks; a head has a dozen fields).
     mutating func add(_ name: String, _ value: String) {
-        bytes.writeString(name)
-        bytes.writeStaticString(": ")
-        bytes.writeString(value)
-        bytes.writeStaticString("\r\n")
+        HeadWriter.write(into: &bytes, count: HeadWriter.fieldCount(name, value)) { out in
+            out.appendField(name, value)
+        }
     }
 
     /// The blank line that ends the head.
@@ -93,9 +97,12 @@ final class UpstreamConnection: @unchecked Sendable {
         ResponseBytes.writeChunk(body, allocator: channel.allocator) { channel.write($0, promise: nil) }
     }
 
-    func writeEnd() {
-        guard handler.requestIsChunked else { return }
+    /// Ends the request body; true when that took bytes (the last chunk), which then need a flush.
+    @discardableResult
+    func writeEnd() -> Bool {
+        guard handler.requestIsChunked else { return false }
         channel.write(ResponseBytes.lastChunk(allocator: channel.allocator), promise: nil)
+        return true
     }
 }
 

@@ -29,15 +29,14 @@ final class DecisionRecordTests: XCTestCase {
     /// nested objects and arrays included, and nothing before it is disturbed.
     func testRecordsAppendedToOneBufferAreEachTheirOwnJSON() throws {
         let records = (0..<3).map { index in
-            var record = DecisionRecord(
+            DecisionRecord(
                 timestampMillis: 1_795_000_000_000 + Int64(index), requestID: "r\(index)", listener: "public", route: "api",
                 method: "GET", path: "/\(index)", clientIP: "192.0.2.1",
                 peer: .init(spiffeID: "spiffe://prod.example/x", certificateSHA256: "ab"),
                 token: .init(issuer: "idp", subject: "s\(index)", id: nil),
                 decision: .allow, reason: .allowed, status: 200,
-                upstream: .init(name: "app", endpoint: "127.0.0.1:1", status: 200), durationMillis: 1, policyVersion: "v1")
-            record.shadow = [.init(check: .token, decision: .deny, reason: .tokenExpired)]
-            return record
+                upstream: .init(name: "app", endpoint: "127.0.0.1:1", status: 200), durationMillis: 1, policyVersion: "v1",
+                shadow: [.init(check: .token, decision: .deny, reason: .tokenExpired)])
         }
         var batch = Array("previous\n".utf8)
         for record in records {

@@ -9,11 +9,11 @@ import XCTest
 
 private func sampleRecord(
     route: String? = "app", decision: DecisionRecord.Decision = .allow, reason: ReasonCode = .allowed,
-    version: String = "v1", cohort: String = "stable", millis: Double = 3
+    version: String = "v1", cohort: String = "stable", millis: Double = 3, upstream: DecisionRecord.Upstream? = nil
 ) -> DecisionRecord {
     DecisionRecord(
         timestampMillis: 0, requestID: "r", listener: "public", route: route, method: "GET", path: "/p",
-        clientIP: "192.0.2.1", decision: decision, reason: reason, status: 200, durationMillis: millis,
+        clientIP: "192.0.2.1", decision: decision, reason: reason, status: 200, upstream: upstream, durationMillis: millis,
         policyVersion: version, cohort: cohort)
 }
 
@@ -82,8 +82,9 @@ final class DecisionMetricsTests: XCTestCase {
         let metrics = DecisionMetrics(registry: registry)
         var recent = DecisionMetrics.RecentSeries()
         func record(version: String = "v1", reason: ReasonCode = .allowed, upstreamStatus: Int? = 200) {
-            var record = sampleRecord(decision: reason == .allowed ? .allow : .deny, reason: reason, version: version)
-            record.upstream = upstreamStatus.map { .init(name: "origin", endpoint: "127.0.0.1:1", status: $0) }
+            let record = sampleRecord(
+                decision: reason == .allowed ? .allow : .deny, reason: reason, version: version,
+                upstream: upstreamStatus.map { .init(name: "origin", endpoint: "127.0.0.1:1", status: $0) })
             metrics.recordRequest(record, recent: &recent)
         }
         for _ in 0..<5 { record() }
@@ -131,8 +132,8 @@ final class DecisionMetricsTests: XCTestCase {
         XCTAssertTrue(metrics.decisions.observations(for: loops[0]) === held[0])
         var recent = [DecisionMetrics.RecentSeries(), DecisionMetrics.RecentSeries()]
         func record(_ loop: Int, version: String = "v1", upstreamStatus: Int = 200) {
-            var record = sampleRecord(version: version)
-            record.upstream = .init(name: "origin", endpoint: "127.0.0.1:1", status: upstreamStatus)
+            let record = sampleRecord(
+                version: version, upstream: .init(name: "origin", endpoint: "127.0.0.1:1", status: upstreamStatus))
             metrics.decisions.recordRequest(record, recent: &recent[loop], held: held[loop])
         }
         func registryValue(_ name: String, _ labels: [String: String]) -> Double? {
