@@ -39,6 +39,31 @@ final class RequestValidatorTests: XCTestCase {
         XCTAssertEqual(empty.framing, .none)
     }
 
+    /// Whether the request has a Connection field, in any case, however many: the data path
+    /// searches the fields for its tokens (and keep-alive) only then.
+    func testItSaysWhetherTheRequestHasAConnectionField() {
+        func has(_ pairs: [(String, String)]) -> Bool? {
+            guard case .success(let validated) = validator.validate(head([("Host", "a")] + pairs)) else { return nil }
+            return validated.hasConnectionField
+        }
+        XCTAssertEqual(has([]), false)
+        XCTAssertEqual(has([("Connectionx", "close"), ("Keep-Alive", "timeout=5")]), false)
+        XCTAssertEqual(has([("Connection", "close")]), true)
+        XCTAssertEqual(has([("X-A", "1"), ("CONNECTION", "x-a")]), true)
+        XCTAssertEqual(has([("connection", "keep-alive"), ("connection", "x-b")]), true)
+    }
+
+    /// The same pass finds the Authorization field a route's bearer token is read from.
+    func testItFindsTheAuthorizationFieldInAnyCaseAndSaysWhenItIsRepeated() {
+        func authorization(_ pairs: [(String, String)]) -> FieldOccurrence? {
+            guard case .success(let validated) = validator.validate(head([("Host", "a")] + pairs)) else { return nil }
+            return validated.authorization
+        }
+        XCTAssertEqual(authorization([("Authorizatio", "Bearer x")]), .absent)
+        XCTAssertEqual(authorization([("AUTHORIZATION", "Bearer x"), ("X-A", "1")]), .once("Bearer x"))
+        XCTAssertEqual(authorization([("authorization", "Bearer x"), ("Authorization", "Bearer x")]), .repeated)
+    }
+
     func testHostRules() {
         XCTAssertEqual(reason(head([])), .requestMalformed)
         XCTAssertNil(reason(head(version: .http1_0, [])))

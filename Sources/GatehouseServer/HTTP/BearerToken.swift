@@ -12,8 +12,15 @@ enum BearerToken {
 
     /// Byte-level on purpose: this runs on every request over a token of up to 8 KiB, and
     /// `Character`-level splitting (grapheme breaking) of it cost about a microsecond.
-    static func extract(from headers: HTTPHeaders, source: TokenSource) -> Extracted {
-        switch headers.occurrence(of: headerName(source)) {
+    /// `authorization`: the request's `Authorization` field as the validator found it in its
+    /// pass over the fields (``RequestValidator/Validated/authorization``): not searched again.
+    static func extract(from headers: HTTPHeaders, authorization: FieldOccurrence, source: TokenSource) -> Extracted {
+        let occurrence: FieldOccurrence
+        switch source {
+        case .authorizationBearer: occurrence = authorization
+        case .header(let name): occurrence = headers.occurrence(of: name)
+        }
+        switch occurrence {
         case .absent: return .missing
         // Two copies of the header: which one would the upstream read? Refuse.
         case .repeated: return .malformed

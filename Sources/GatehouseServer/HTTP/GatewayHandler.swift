@@ -298,8 +298,8 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
         let peer = peerSlot?.peer
         // The router canonicalises the host itself, and only when some route names a host.
         let request = HeadChecks.Request(
-            host: validated.host, path: target.path, method: head.method.rawValue, headers: head.headers, peer: peer, tokens: snapshot.tokens,
-            durations: checkDurations)
+            host: validated.host, path: target.path, method: head.method.rawValue, headers: head.headers,
+            authorization: validated.authorization, peer: peer, tokens: snapshot.tokens, durations: checkDurations)
         let verdict = decidingVerdict(request, snapshot: snapshot, exchange: exchange)
         guard let route = verdict.route else {
             respondWithError(.routeNotFound, close: Self.mustCloseAfterDeny(validated), context: context)
@@ -348,13 +348,15 @@ final class GatewayHandler: ChannelDuplexHandler, UpstreamResponseReceiver {
                 clientIP: client.text, clientIsTrustedProxy: clientIsTrustedProxy, scheme: listener.scheme,
                 host: validated.host, framing: validated.framing, peer: peer,
                 forwardClientCert: route.forwardClientCert, stripHeaders: route.tokenCheck?.stripHeaders ?? [],
-                addHeaders: claimHeaders
+                addHeaders: claimHeaders, hasConnectionField: validated.hasConnectionField
             ),
             requestID: exchange.requestID, random: &random, into: &upstreamRequest
         )
         upstreamRequest.finish()
         exchange.upstreamRequest = upstreamRequest
-        if !head.isKeepAlive { exchange.closeAfterResponse = true }
+        // Without a Connection field the version decides; `isKeepAlive` would search the fields.
+        let keepAlive = validated.hasConnectionField ? head.isKeepAlive : head.version.minor >= 1
+        if !keepAlive { exchange.closeAfterResponse = true }
         exchange.expectsContinue = validated.expectsContinue
         // The connection's previous pool serves again while it is the cluster's current one (a
         // reload that replaces the cluster retires it): no lookup per request.

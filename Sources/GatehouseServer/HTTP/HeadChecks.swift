@@ -38,6 +38,8 @@ enum HeadChecks {
         let path: String
         let method: String
         let headers: HTTPHeaders
+        /// The `Authorization` field, as the validator found it.
+        let authorization: FieldOccurrence
         let peer: ConnectionPeer?
         let tokens: TokenVerifierStore?
         var durations: CheckDurations.Recorder? = nil
@@ -61,7 +63,7 @@ enum HeadChecks {
         guard let tokenCheck = route.tokenCheck else { return verdict }
         let shadowed = tokenCheck.shadowed
         let started = NIODeadline.now()
-        let result = verify(tokenCheck, headers: request.headers, tokens: request.tokens, peer: request.peer, memory: &memory)
+        let result = verify(tokenCheck, request, memory: &memory)
         request.durations?.observe(.token, since: started)
         switch result {
         case .failure(let refusal):
@@ -84,11 +86,10 @@ enum HeadChecks {
 
     /// The route's bearer-token requirement, synchronously: verified tokens are cached, and a
     /// signature check (20-40 µs) is cheaper than a hop off the event loop.
-    static func verify(
-        _ check: RouteTokenCheck, headers: HTTPHeaders, tokens: TokenVerifierStore?, peer: ConnectionPeer?,
-        memory: inout ConnectionMemory
-    ) -> Result<VerifiedToken, TokenRefusal> {
-        switch BearerToken.extract(from: headers, source: check.source) {
+    static func verify(_ check: RouteTokenCheck, _ request: Request, memory: inout ConnectionMemory) -> Result<VerifiedToken, TokenRefusal> {
+        let tokens = request.tokens
+        let peer = request.peer
+        switch BearerToken.extract(from: request.headers, authorization: request.authorization, source: check.source) {
         case .missing: return .failure(TokenRefusal(.tokenMissing, "no token"))
         case .malformed: return .failure(TokenRefusal(.tokenMalformed, "not a single bearer token"))
         case .token(let token):

@@ -25,6 +25,9 @@ enum HeaderRewriter {
         var stripHeaders: [String] = []
         /// Headers the gateway adds (verified token claims).
         var addHeaders: [(String, String)] = []
+        /// false when the request has no `Connection` field (the validator saw every field):
+        /// then no field is listed in one, and the fields need not be searched for it.
+        var hasConnectionField = true
     }
 
     /// What the rewrite decided, for the decision record and the response.
@@ -80,7 +83,7 @@ enum HeaderRewriter {
     static func upstreamRequestHeaders<G: RandomNumberGenerator, Sink: FieldSink>(
         from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G, into headers: inout Sink
     ) -> String {
-        let listed = connectionTokens(incoming)
+        let listed = context.hasConnectionField ? connectionTokens(incoming) : []
         var priorForwardedFor: [String] = []
         var trustedRequestID: String?
         var traceparent: String?

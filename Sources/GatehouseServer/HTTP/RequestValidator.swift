@@ -22,6 +22,12 @@ struct RequestValidator: Sendable {
         var framing: BodyFraming
         var host: String?
         var expectsContinue: Bool
+        /// The request has a `Connection` field. Without one, HTTP/1.1 keeps the connection,
+        /// HTTP/1.0 does not, and no other field is hop-by-hop by being listed: nothing to
+        /// look up in the fields again.
+        var hasConnectionField = false
+        /// The `Authorization` field, for a route's bearer token: found in this one pass.
+        var authorization = FieldOccurrence.absent
     }
 
     let limits: RequestLimits
@@ -42,6 +48,8 @@ struct RequestValidator: Sendable {
         var expect = FieldOccurrence.absent
         var headerCount = 0
         var headerBytes = 0
+        var hasConnectionField = false
+        var authorization = FieldOccurrence.absent
         for (name, value) in head.headers {
             headerCount += 1
             headerBytes += name.utf8.count + value.utf8.count + 4
@@ -51,6 +59,8 @@ struct RequestValidator: Sendable {
             switch name.utf8.count {
             case 4: if name.equalsLowercase("host") { host.add(value) }
             case 6: if name.equalsLowercase("expect") { expect.add(value) }
+            case 10: if name.equalsLowercase("connection") { hasConnectionField = true }
+            case 13: if name.equalsLowercase("authorization") { authorization.add(value) }
             case 14: if name.equalsLowercase("content-length") { fields.contentLength.add(value) }
             case 17: if name.equalsLowercase("transfer-encoding") { fields.transferEncoding.add(value) }
             default: break
@@ -81,7 +91,10 @@ struct RequestValidator: Sendable {
             expectsContinue = true
         }
 
-        return .success(Validated(framing: framing, host: host.value, expectsContinue: expectsContinue))
+        return .success(
+            Validated(
+                framing: framing, host: host.value, expectsContinue: expectsContinue, hasConnectionField: hasConnectionField,
+                authorization: authorization))
     }
 
     struct FramingFields {

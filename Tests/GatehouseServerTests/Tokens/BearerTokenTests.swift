@@ -6,8 +6,15 @@ import XCTest
 /// Where the token comes from, byte by byte: one header, `Bearer` in any case, one space, a
 /// token without spaces; anything else is `token.malformed` (or `token.missing`).
 final class BearerTokenTests: XCTestCase {
+    /// As the data path does it: the validator's pass over the fields finds `Authorization`.
     private func extract(_ pairs: [(String, String)], source: TokenSource = .authorizationBearer) -> BearerToken.Extracted {
-        BearerToken.extract(from: HTTPHeaders(pairs), source: source)
+        let host = pairs.contains { $0.0.lowercased() == "host" } ? [] : [("Host", "a")]
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders(host + pairs))
+        guard case .success(let validated) = RequestValidator(limits: RequestLimits()).validate(head) else {
+            XCTFail("the validator refused \(pairs)")
+            return .missing
+        }
+        return BearerToken.extract(from: head.headers, authorization: validated.authorization, source: source)
     }
 
     func testAuthorizationBearer() {
