@@ -172,8 +172,7 @@ final class RedisStateStoreTests: RedisTestCase {
         XCTAssertTrue(waitUntilConnected(store.client))
         let policy = RatePolicy(count: 10, period: .seconds(1), burst: 1)
 
-        _ = admin.send(RedisCommand("DEBUG", "SLEEP", "0.3"), on: group.next())
-        usleep(50_000)
+        try pauseServer(milliseconds: 300, using: admin)
         XCTAssertThrowsError(try insert(store, "delivery-slow")) { error in
             XCTAssertTrue((error as? StateStoreError)?.message.contains("timeout") == true, "\(error)")
         }
@@ -206,8 +205,7 @@ final class RedisStateStoreTests: RedisTestCase {
         XCTAssertNotNil(try rate(store, "p-1", RatePolicy(count: 5, period: .seconds(1), burst: 2)))
         XCTAssertEqual(metrics.counterTotal(label: "gatehouse_state_store_script_reloads_total"), 1)
 
-        _ = admin.send(RedisCommand("DEBUG", "SLEEP", "0.3"), on: group.next())
-        usleep(50_000)
+        try pauseServer(milliseconds: 300, using: admin)
         XCTAssertThrowsError(try insert(store, "d-2"))
         XCTAssertEqual(metrics.counterTotal(label: errors, dimensions: [("backend", "redis"), ("kind", "timeout")]), 1)
         XCTAssertThrowsError(try insert(store, "d-3"), "fails fast while the connection is re-dialled")

@@ -53,7 +53,7 @@ class RedisTestCase: XCTestCase {
         return store
     }
 
-    /// A client for the test's own commands (SCRIPT FLUSH, DEBUG SLEEP, PTTL): one connection,
+    /// A client for the test's own commands (SCRIPT FLUSH, CLIENT PAUSE, PTTL): one connection,
     /// generous timeout, password as configured on the server.
     func makeAdminClient() throws -> RedisClient {
         var settings = settings(timeout: .seconds(5), connections: 1)
@@ -61,6 +61,15 @@ class RedisTestCase: XCTestCase {
         let client = try makeClient(settings)
         XCTAssertTrue(waitUntilConnected(client), "admin client connects")
         return client
+    }
+
+    /// Stops the server answering any client for `milliseconds`, and returns only once it has:
+    /// CLIENT PAUSE answers when the pause is in effect, so the test's next command is certain
+    /// to go unanswered. (A DEBUG SLEEP sent without waiting for it, plus a guessed 50 ms, now
+    /// and then let that command through first on a loaded machine.)
+    func pauseServer(milliseconds: Int, using admin: RedisClient, file: StaticString = #filePath, line: UInt = #line) throws {
+        let paused = try value(admin.send(RedisCommand("CLIENT", "PAUSE", .string(String(milliseconds)), "ALL"), on: group.next()))
+        XCTAssertEqual(paused, .simpleString("OK"), file: file, line: line)
     }
 
     /// Waits at most `timeout` seconds until the client has a connection up.

@@ -142,18 +142,19 @@ final class SharedStateEndToEndTests: XCTestCase {
         let a = try await instance(redisPort: redis.port)
         defer { Task { await a.shutdown() } }
         XCTAssertEqual(try deliver(a, body: #"{"warm":true}"#, id: "w-1"), 200)
-        // Redis is single-threaded: DEBUG SLEEP stalls every client for 1 s.
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        sleeper.arguments = ["-p", String(redis.port), "DEBUG", "SLEEP", "1"]
-        sleeper.standardOutput = FileHandle.nullDevice
-        try sleeper.run()
-        usleep(100_000)
+        // Redis stops answering every client for 1 s; redis-cli returns once the pause is in
+        // effect (a DEBUG SLEEP plus a guessed wait could let the delivery through first).
+        let pause = Process()
+        pause.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        pause.arguments = ["-p", String(redis.port), "CLIENT", "PAUSE", "1000", "ALL"]
+        pause.standardOutput = FileHandle.nullDevice
+        try pause.run()
+        pause.waitUntilExit()
+        XCTAssertEqual(pause.terminationStatus, 0)
         let started = Date()
         XCTAssertEqual(try deliver(a, body: #"{"slow":true}"#, id: "s-1"), 503)
         XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "the 50 ms timeout answered, not Redis")
         XCTAssertEqual(try a.curl("/plain/x").status, 200, "the event loop kept serving")
-        sleeper.waitUntilExit()
     }
 
     private static func date(_ text: String) -> Date? {

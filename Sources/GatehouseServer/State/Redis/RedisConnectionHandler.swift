@@ -41,8 +41,11 @@ final class RedisConnectionHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         if let failure {
-            request.promise.fail(failure)
-            promise?.fail(failure)
+            // Never sent: the connection is going away (and its failure was counted once,
+            // with the commands it failed). Reported as the slot reports it once it knows.
+            let closing = RedisClientError(kind: .unavailable, message: "connection closing after \(failure.kind.rawValue); reconnecting")
+            request.promise.fail(closing)
+            promise?.fail(closing)
             return
         }
         var buffer = context.channel.allocator.buffer(capacity: 64)
