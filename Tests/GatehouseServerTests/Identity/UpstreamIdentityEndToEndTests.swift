@@ -11,7 +11,7 @@ import XCTest
 /// rest of the identity tests), so both ways of making a PKI meet the real TLS stacks.
 enum DevPKIFiles {
     private static let made: Result<DevPKIManifest, Error> = Result {
-        try DevPKI.generate(into: NSTemporaryDirectory() + "gatehouse-devpki-\(getpid())")
+        try DevPKI.generate(into: TestScratch.path("devpki"))
     }
 
     static func files() throws -> DevPKIManifest { try made.get() }

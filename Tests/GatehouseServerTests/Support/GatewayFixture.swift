@@ -28,7 +28,7 @@ final class GatewayFixture: @unchecked Sendable {
         upstream = try TestUpstream(group: group, tls: upstreamTLS)
         pki = try TestPKI.files()
         self.tls = tls
-        logPath = NSTemporaryDirectory() + "gatehouse-decisions-\(UUID().uuidString).jsonl"
+        logPath = TestScratch.path("decisions-\(UUID().uuidString).jsonl")
         let here = SourceLocation(file: "test.yaml", line: 1, column: 1)
         var listener = ListenerConfig(
             name: "public", address: HostPort(host: "127.0.0.1", port: 0),

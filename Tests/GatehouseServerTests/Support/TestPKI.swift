@@ -51,7 +51,7 @@ enum TestPKI {
     static func files() throws -> Files { try made.get() }
 
     private static func make() throws -> Files {
-        let directory = NSTemporaryDirectory() + "gatehouse-testpki-\(getpid())"
+        let directory = TestScratch.path("pki")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = """
             set -e
