@@ -72,6 +72,37 @@ final class RedisConnectionHandlerTests: XCTestCase {
         XCTAssertThrowsError(try result(later)?.get(), "a closed connection refuses new commands at once")
     }
 
+    /// Between a failure and the close taking effect, a new command is refused as
+    /// `unavailable` and never sent: the failure was counted once, with the commands it failed.
+    func testACommandWrittenAfterTheConnectionFailedIsRefusedAsUnavailable() throws {
+        let channel = EmbeddedChannel()
+        // Holds the handler's close back, as a close still under way on a real socket would.
+        let holder = CloseHolder()
+        try channel.pipeline.syncOperations.addHandler(holder)
+        try channel.pipeline.syncOperations.addHandler(RedisConnectionHandler())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 6379)).wait()
+        let first = send(channel, RedisCommand("GET", "a"), timeout: .milliseconds(50))
+        XCTAssertNotNil(try outbound(channel))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(50))
+        XCTAssertThrowsError(try result(first)?.get()) { XCTAssertEqual(($0 as? RedisClientError)?.kind, .timeout) }
+        XCTAssertTrue(channel.isActive, "the close is held back")
+        let later = send(channel, RedisCommand("PING"))
+        XCTAssertThrowsError(try result(later)?.get()) { error in
+            XCTAssertEqual((error as? RedisClientError)?.kind, .unavailable, "\(error)")
+        }
+        XCTAssertNil(try outbound(channel), "never sent")
+        holder.holding = false
+        _ = try? channel.finish()
+    }
+
+    private final class CloseHolder: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var holding = true
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            if !holding { context.close(mode: mode, promise: promise) }
+        }
+    }
+
     /// The timer follows the head of the queue: an answered head moves it to the next.
     func testAnsweredCommandsDoNotTimeOut() throws {
         let channel = try makeChannel()
