@@ -4,6 +4,22 @@ import NIOHTTP1
 import XCTest
 @testable import GatehouseServer
 
+/// The rewritten fields as a list, for assertions on names, values and order.
+private struct FieldList: HeaderRewriter.FieldSink {
+    var fields: [(String, String)] = []
+    mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
+}
+
+extension HeaderRewriter {
+    fileprivate static func upstreamRequestHeaders<G: RandomNumberGenerator>(
+        from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G
+    ) -> (headers: [(String, String)], requestID: String) {
+        var list = FieldList()
+        let requestID = upstreamRequestHeaders(from: incoming, context: context, requestID: generatedID, random: &random, into: &list)
+        return (list.fields, requestID)
+    }
+}
+
 final class HeaderRewriterTests: XCTestCase {
     /// The rewrite's result, its fields as `HTTPHeaders` for case-insensitive lookups.
     private struct Rewritten {

@@ -30,24 +30,12 @@ enum HeaderRewriter {
         var hasConnectionField = true
     }
 
-    /// What the rewrite decided, for the decision record and the response.
-    struct Forwarded {
-        /// In order, as written to the upstream.
-        var headers: [(String, String)]
-        var requestID: String
-    }
-
     /// Where the rewritten fields go, in order: straight into the upstream request's bytes on
-    /// the data path (``UpstreamRequestHead``), into a list for tests. Fields are handed over
+    /// the data path (``UpstreamRequestHead``), into a list in tests. Fields are handed over
     /// borrowed: building a list of them retained every name and value, and releasing the
     /// list released them all again.
     protocol FieldSink {
         mutating func add(_ name: String, _ value: String)
-    }
-
-    struct FieldList: FieldSink {
-        var fields: [(String, String)] = []
-        mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
     }
 
     /// Names a `Connection` header may never remove: removing them would change framing or routing.
@@ -67,19 +55,10 @@ enum HeaderRewriter {
         return tokens
     }
 
+    /// Writes the fields the upstream gets into `headers`; returns the request id it gets.
     /// - Parameters:
     ///   - requestID: the gateway's id for this request, used unless a trusted proxy sent one.
     ///   - random: source for a new `traceparent` when the request carries no valid one.
-    static func upstreamRequestHeaders<G: RandomNumberGenerator>(
-        from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G
-    ) -> Forwarded {
-        var list = FieldList()
-        list.fields.reserveCapacity(incoming.count + 8)
-        let requestID = upstreamRequestHeaders(from: incoming, context: context, requestID: generatedID, random: &random, into: &list)
-        return Forwarded(headers: list.fields, requestID: requestID)
-    }
-
-    /// The same, into `headers`; returns the request id the upstream gets.
     static func upstreamRequestHeaders<G: RandomNumberGenerator, Sink: FieldSink>(
         from incoming: HTTPHeaders, context: Context, requestID generatedID: String, random: inout G, into headers: inout Sink
     ) -> String {

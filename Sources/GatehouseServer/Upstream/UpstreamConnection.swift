@@ -24,10 +24,9 @@ enum UpstreamFailure: Error, Equatable {
     case tlsFailed
 }
 
-/// The request as the upstream gets it (always HTTP/1.1), its fields already rewritten.
-/// The request line and fields the upstream gets, as bytes: written once while the request is
-/// checked (``HeaderRewriter/FieldSink``), and written again as they are if the request is
-/// retried on a fresh connection.
+/// The request line and fields the upstream gets (always HTTP/1.1), as bytes: written once
+/// while the request is checked (``HeaderRewriter/FieldSink``), and written again as they are
+/// if the request is retried on a fresh connection.
 struct UpstreamRequestHead: HeaderRewriter.FieldSink {
     let method: HTTPMethod
     private(set) var bytes: ByteBuffer
