@@ -77,12 +77,10 @@ public final class DecisionLog: Sendable {
     }
 
     private let path: String
-    /// `decision_log.queue_capacity`, split evenly between the queues.
-    private let queueCapacity: Int
     private let wakeUp: ConditionLock<Int>
     /// Records from outside the event loops (refused handshakes, rollout events, tests).
     private let general: Queue
-    private let queues: NIOLockedValueBox<(byLoop: [ObjectIdentifier: Queue], all: [Queue])>
+    private let loopQueues: PerEventLoop<Queue>
     private let stopping = ManagedAtomic(false)
     private let reopenRequested = ManagedAtomic(false)
     private let written = ManagedAtomic<Int>(0)
@@ -102,12 +100,12 @@ public final class DecisionLog: Sendable {
 
     public init(config: DecisionLogConfig) {
         self.path = config.path
-        // One queue per core's event loop and the general one.
-        self.queueCapacity = max(1, config.queueCapacity / (System.coreCount + 1))
+        // `decision_log.queue_capacity`, split evenly between one queue per core's event
+        // loop and the general one.
+        let queueCapacity = max(1, config.queueCapacity / (System.coreCount + 1))
         self.wakeUp = ConditionLock(value: Self.idle)
-        let general = Queue(capacity: queueCapacity)
-        self.general = general
-        self.queues = NIOLockedValueBox(([:], [general]))
+        self.general = Queue(capacity: queueCapacity)
+        self.loopQueues = PerEventLoop(limit: Self.maxLoopQueues) { Queue(capacity: queueCapacity) }
     }
 
     public var counters: Counters {
@@ -132,15 +130,12 @@ public final class DecisionLog: Sendable {
 
     /// The queue for records made on `eventLoop` (look it up once per connection).
     public func queue(for eventLoop: any EventLoop) -> Queue {
-        queues.withLockedValue { queues in
-            if let queue = queues.byLoop[ObjectIdentifier(eventLoop)] { return queue }
-            guard queues.byLoop.count < Self.maxLoopQueues else { return general }
-            let queue = Queue(capacity: queueCapacity)
-            queues.byLoop[ObjectIdentifier(eventLoop)] = queue
-            queues.all.append(queue)
-            return queue
-        }
+        loopQueues.value(for: eventLoop) ?? general
     }
+
+    /// The general queue first, then the loops' in the order they were made (the writer's
+    /// buffers follow this order).
+    private var allQueues: [Queue] { [general] + loopQueues.all }
 
     /// Never blocks beyond a short append; safe to call on an event loop. `queue`: the caller's
     /// event loop's (``queue(for:)``); without one, the general queue.
@@ -173,7 +168,7 @@ public final class DecisionLog: Sendable {
     /// Blocks until every record queued so far is written. Not for event loops.
     public func flush() {
         guard started.load(ordering: .sequentiallyConsistent) else { return }
-        let all = queues.withLockedValue { $0.all }
+        let all = allQueues
         while all.contains(where: { queue in queue.withLines { !$0.lines.isEmpty || $0.inFlight > 0 } }) {
             signal()
             usleep(1000)
@@ -212,7 +207,7 @@ public final class DecisionLog: Sendable {
                     descriptor = fresh
                 }
             }
-            let all = queues.withLockedValue { $0.all }
+            let all = allQueues
             while drained.count < all.count { drained.append(Queue.Lines()) }
             var count = 0
             for (index, queue) in all.enumerated() {

@@ -43,28 +43,22 @@ final class LoopObservations<Observation: Sendable>: Sendable {
 
 /// The ``LoopObservations`` of every event loop (one each, looked up once per connection).
 final class LoopObservationSet<Observation: Sendable>: Sendable {
-    /// Event loops with buffers of their own; any more share one of those.
+    /// Event loops with buffers of their own; any more share the first one.
     static var maxLoops: Int { 64 }
 
-    private let buffers = NIOLockedValueBox<[ObjectIdentifier: LoopObservations<Observation>]>([:])
-    private let capacity: Int
+    private let buffers: PerEventLoop<LoopObservations<Observation>>
 
     init(capacity: Int) {
-        self.capacity = capacity
+        buffers = PerEventLoop(limit: Self.maxLoops) { LoopObservations(capacity: capacity) }
     }
 
     func observations(for eventLoop: any EventLoop) -> LoopObservations<Observation> {
-        buffers.withLockedValue { buffers in
-            if let buffer = buffers[ObjectIdentifier(eventLoop)] { return buffer }
-            if buffers.count >= Self.maxLoops, let any = buffers.values.first { return any }
-            let buffer = LoopObservations<Observation>(capacity: capacity)
-            buffers[ObjectIdentifier(eventLoop)] = buffer
-            return buffer
-        }
+        // Past the limit there is a first buffer: the limit's loops made one each.
+        buffers.value(for: eventLoop) ?? buffers.all[0]
     }
 
     /// Everything every loop holds, taken.
     func takeAll() -> [Observation] {
-        buffers.withLockedValue { Array($0.values) }.flatMap { $0.takeAll() }
+        buffers.all.flatMap { $0.takeAll() }
     }
 }
