@@ -94,8 +94,8 @@ enum HeadChecks {
         case .malformed: return .failure(TokenRefusal(.tokenMalformed, "not a single bearer token"))
         case .token(let token):
             guard let tokens else { return .failure(TokenRefusal(.tokenUnknownIssuer, "no issuers configured")) }
-            let (verifier, revocations) = tokens.current(reusing: &memory.tokenStore)
-            let result = verifier.verify(
+            let current = tokens.current(reusing: &memory.tokenStore)
+            let result = current.verifier.verify(
                 token: token, requirement: check.requirement, clientCertificateSHA256: peer?.certificateDigest,
                 now: Date(), recent: &memory.recentToken)
             if case .failure(let refusal) = result, let issuer = refusal.issuerName {
@@ -104,7 +104,7 @@ enum HeadChecks {
             }
             // Revocation is checked on every request, cached verdict or not.
             guard case .success(let verified) = result else { return result }
-            if revocations[verified.issuerName]?.revokes(verified) == true {
+            if current.revocations[verified.issuerName]?.revokes(verified) == true {
                 return .failure(TokenRefusal(.tokenRevoked, "revoked"))
             }
             return result

@@ -173,9 +173,8 @@ final class TokenVerifierStore: Sendable {
     private let published: ReadMostly<Current>
 
     /// The data path's read: no lock while the caller's reading is current.
-    func current(reusing reading: inout ReadMostly<Current>.Reading?) -> (verifier: TokenVerifier, revocations: [String: RevocationList]) {
-        let current = published.read(reusing: &reading)
-        return (current.verifier, current.revocations)
+    func current(reusing reading: inout ReadMostly<Current>.Reading?) -> Current {
+        published.read(reusing: &reading)
     }
 
     var verifier: TokenVerifier { published.value.verifier }
