@@ -180,7 +180,7 @@ public struct JSONObjectWriter {
     }
 
     private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
-        // Fast path: nothing to escape, copy the whole value (one table load per byte).
+        // Fast path: nothing to escape, copy the whole value (one bit test per byte).
         if !utf8.contains(where: needsEscape) {
             bytes.append(contentsOf: utf8)
             return
